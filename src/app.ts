@@ -1,0 +1,33 @@
+import { Hono } from "hono";
+import { authenticate } from "./auth/strategy";
+import { schemas, versions } from "./discovery/routes";
+import type { AppEnv } from "./env";
+import { ApiError, onError } from "./http/errors";
+import { requestId } from "./http/request-id";
+import { allowOnly, NOT_FOUND } from "./http/routing";
+import { images } from "./images/routes";
+import { members } from "./members/routes";
+
+/** The one app: request id, then identity for /v2, then the resources; errors rendered once. */
+export function buildApp(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use(requestId);
+  app.use("/v2/*", authenticate);
+  app.use("/v2/*", async (c, next) => {
+    c.set("db", c.env.DB);
+    await next();
+  });
+  allowOnly(app, "/", ["GET"]);
+  allowOnly(app, "/versions", ["GET"]);
+  app.route("/", versions);
+  app.route("/v2/schemas", schemas);
+  app.route("/v2/images", members);
+  app.route("/v2/images", images);
+  app.notFound(() => {
+    throw new ApiError(404, NOT_FOUND);
+  });
+  app.onError(onError);
+  return app;
+}
+
+export const app = buildApp();

@@ -1,0 +1,68 @@
+import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "../env";
+import { ApiError, UNAUTHORIZED } from "../http/errors";
+import type { Caller, ProjectCaller } from "./caller";
+import { trustedHeaders } from "./trusted-headers";
+
+/** Where a caller's identity comes from (SPEC §1). */
+export interface IdentityStrategy {
+  readonly name: string;
+  /** The caller, or an ApiError: 401 for bad credentials, 503 when identity cannot be checked. */
+  identify(
+    request: Request,
+    env: Cloudflare.Env,
+    ctx: { waitUntil(p: Promise<unknown>): void },
+  ): Promise<Caller>;
+}
+
+const STRATEGIES: Record<string, IdentityStrategy | undefined> = {
+  "trusted-headers": trustedHeaders,
+};
+
+export const UNAVAILABLE = "The server is currently unavailable. Please try again at a later time.";
+
+const warned = new Set<string>();
+
+/** The configured strategy; anything missing or unknown fails closed with 503. */
+export function strategyFor(env: Cloudflare.Env, requestId: string): IdentityStrategy {
+  const name = env.AUTH_STRATEGY ?? "";
+  const strategy = STRATEGIES[name];
+  if (!strategy) {
+    console.error(
+      JSON.stringify({
+        level: "error",
+        request_id: requestId,
+        msg: `AUTH_STRATEGY ${JSON.stringify(name)} is not available; refusing every /v2 request`,
+      }),
+    );
+    throw new ApiError(503, UNAVAILABLE, { "Retry-After": "30" });
+  }
+  if (strategy === trustedHeaders && !warned.has(name)) {
+    warned.add(name);
+    console.warn(
+      JSON.stringify({
+        level: "warn",
+        request_id: requestId,
+        msg: "AUTH_STRATEGY=trusted-headers: identity headers are trusted as sent; use only behind a gateway that sets them",
+      }),
+    );
+  }
+  return strategy;
+}
+
+export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
+  const strategy = strategyFor(c.env, c.get("requestId"));
+  c.set("caller", await strategy.identify(c.req.raw, c.env, c.executionCtx));
+  await next();
+});
+
+/** Member and image routes act for a project: a caller without one is not authorized. */
+export function projectCaller(caller: Caller): ProjectCaller {
+  if (caller.projectId === null) throw new ApiError(401, UNAUTHORIZED);
+  return caller as ProjectCaller;
+}
+
+export const requireProject = createMiddleware<AppEnv>(async (c, next) => {
+  projectCaller(c.get("caller"));
+  await next();
+});

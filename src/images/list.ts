@@ -1,0 +1,117 @@
+import type { ProjectCaller } from "../auth/caller";
+import { ApiError } from "../http/errors";
+import type { ListQuery } from "./schemas";
+
+/** GET /v2/images query rules (SPEC §8.3), turned into a plan the store runs. Pure. */
+export const SORT_KEYS = [
+  "name",
+  "status",
+  "container_format",
+  "disk_format",
+  "size",
+  "virtual_size",
+  "id",
+  "created_at",
+  "updated_at",
+  "visibility",
+  "owner",
+  "min_ram",
+  "min_disk",
+  "protected",
+  "os_hidden",
+] as const;
+export type SortKey = (typeof SORT_KEYS)[number];
+export type SortDir = "asc" | "desc";
+
+export interface ListPlan {
+  admin: boolean;
+  project: string;
+  limit: number;
+  marker: string | null;
+  visibility: "public" | "private" | "shared" | "community" | "all" | null;
+  memberStatus: "accepted" | "pending" | "rejected" | "all";
+  owner: string | null;
+  name: string | null;
+  status: string | null;
+  tags: string[];
+  osHidden: boolean;
+  protected: boolean | null;
+  sort: { key: SortKey; dir: SortDir }[];
+}
+
+const list = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+function sortKey(k: string): SortKey {
+  const key = SORT_KEYS.find((s) => s === k);
+  if (!key)
+    throw new ApiError(
+      400,
+      `Invalid sort key: ${k}. It must be one of the following: ${SORT_KEYS.join(", ")}.`,
+    );
+  return key;
+}
+
+function sortDir(d: string): SortDir {
+  if (d !== "asc" && d !== "desc") throw new ApiError(400, `Invalid sort direction: ${d}`);
+  return d;
+}
+
+/** Glance's order: given keys, then created_at and id as tie-breakers in the default direction. */
+function sorting(q: ListQuery): { key: SortKey; dir: SortDir }[] {
+  const keys = list(q.sort_key);
+  const dirs = list(q.sort_dir);
+  let sort: { key: SortKey; dir: SortDir }[];
+  let fallback: SortDir = "desc";
+  if (q.sort !== undefined) {
+    if (keys.length > 0 || dirs.length > 0) {
+      throw new ApiError(400, "The 'sort' parameter is not compatible with 'sort_key' and 'sort_dir'.");
+    }
+    sort = q.sort.split(",").map((part) => {
+      const [k = "", d, ...rest] = part.trim().split(":");
+      if (rest.length > 0) throw new ApiError(400, `Invalid sort value: ${part}`);
+      return { key: sortKey(k.trim()), dir: d === undefined ? "desc" : sortDir(d.trim()) };
+    });
+  } else {
+    if (dirs.length > 1 && dirs.length !== keys.length) {
+      throw new ApiError(400, "Number of sort dirs does not match the number of sort keys");
+    }
+    if (dirs.length === 1) fallback = sortDir(dirs[0] as string);
+    sort = keys.map((k, i) => ({
+      key: sortKey(k),
+      dir: dirs.length > 1 ? sortDir(dirs[i] as string) : fallback,
+    }));
+  }
+  for (const key of ["created_at", "id"] as const) {
+    if (!sort.some((s) => s.key === key)) sort.push({ key, dir: fallback });
+  }
+  return sort;
+}
+
+export function planList(caller: ProjectCaller, q: ListQuery): ListPlan {
+  return {
+    admin: caller.isAdmin,
+    project: caller.projectId,
+    limit: q.limit ?? 25,
+    marker: q.marker ?? null,
+    visibility: q.visibility ?? null,
+    memberStatus: q.member_status ?? "accepted",
+    owner: q.owner ?? null,
+    name: q.name ?? null,
+    status: q.status ?? null,
+    tags: list(q.tag),
+    osHidden: q.os_hidden ?? false,
+    protected: q.protected ?? null,
+    sort: sorting(q),
+  };
+}
+
+/** Glance's first/next links: the query as sent without marker, then marker=<last id>. */
+export function pageLinks(url: URL, lastId: string | null): { first: string; next?: string } {
+  const params = new URLSearchParams(url.search);
+  params.delete("marker");
+  const query = params.toString();
+  const first = query ? `/v2/images?${query}` : "/v2/images";
+  if (lastId === null) return { first };
+  params.append("marker", lastId);
+  return { first, next: `/v2/images?${params.toString()}` };
+}
