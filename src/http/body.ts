@@ -64,6 +64,7 @@ export const jsonBody = (limit: number) =>
     const headers = new Headers(c.req.raw.headers);
     headers.set("Content-Type", "application/json");
     c.req.raw = new Request(c.req.raw.url, { method, headers });
-    c.req.bodyCache.text = Promise.resolve(text);
+    // Hono caches body promises here (its type says string); json() parses this text again.
+  (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve(text);
     await next();
   });
