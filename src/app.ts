@@ -2,9 +2,10 @@ import { Hono } from "hono";
 import { authenticate } from "./auth/strategy";
 import { schemas, versions } from "./discovery/routes";
 import type { AppEnv } from "./env";
-import { ApiError, onError } from "./http/errors";
+import { errorResponse, onError } from "./http/errors";
 import { requestId } from "./http/request-id";
 import { allowOnly, NOT_FOUND } from "./http/routing";
+import { imageFile } from "./images/file-routes";
 import { images } from "./images/routes";
 import { members } from "./members/routes";
 
@@ -22,10 +23,10 @@ export function buildApp(): Hono<AppEnv> {
   app.route("/", versions);
   app.route("/v2/schemas", schemas);
   app.route("/v2/images", members);
+  app.route("/v2/images", imageFile);
   app.route("/v2/images", images);
-  app.notFound(() => {
-    throw new ApiError(404, NOT_FOUND);
-  });
+  // Rendered here rather than thrown: a throw from notFound skips the middleware's after-part.
+  app.notFound((c) => errorResponse(c.req.header("Accept"), 404, NOT_FOUND));
   app.onError(onError);
   return app;
 }
