@@ -135,7 +135,7 @@ describe("identity, trusted headers (SPEC §1)", () => {
   it("roles come from X-Roles, else X-Role; trimmed and lower-cased (Admin is admin)", async () => {
     const owner = project("owner");
     const id = await createImage(owner);
-    for (const roles of [{ "X-Roles": " reader , ADMIN " }, { "X-Role": "Admin" }]) {
+    for (const roles of [{ "X-Roles": " reader , ADMIN " }, { "X-Role": "Admin" }] as Record<string, string>[]) {
       const res = await call("GET", `/v2/images/${id}/members`, {
         headers: { ...identity({ project: project("someone") }), ...roles },
       });

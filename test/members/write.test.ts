@@ -31,7 +31,7 @@ describe("PUT /v2/images/{image_id}/members/{member_id} (SPEC §5.4)", () => {
         "schema",
       ]);
       expect(body).toMatchObject({ member_id: member, image_id: id, status, created_at: created.created_at });
-      expect(body.updated_at >= (created.updated_at as string)).toBe(true);
+      expect((body.updated_at as string) >= (created.updated_at as string)).toBe(true);
     }
     const row = (await (await as(owner).get(`/v2/images/${id}/members/${member}`)).json()) as Record<
       string,
