@@ -1,6 +1,10 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
+// Tests run offline: no telemetry, no fetch of the Request.cf placeholder data.
+process.env.WRANGLER_SEND_METRICS ??= "false";
+process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
+
 export default defineConfig(async () => {
   // The real migrations, applied to the test D1 by test/apply-migrations.ts.
   const migrations = await readD1Migrations("./migrations");

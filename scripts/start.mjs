@@ -8,11 +8,25 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const wrangler = join(root, "node_modules", ".bin", "wrangler");
-const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CI: process.env.CI ?? "true" };
+// No account, no network: no telemetry, no fetch of the Request.cf placeholder data.
+const env = {
+  ...process.env,
+  WRANGLER_SEND_METRICS: "false",
+  CLOUDFLARE_CF_FETCH_ENABLED: "false",
+  CI: process.env.CI ?? "true",
+};
 const args = process.argv.slice(2);
 const has = (flag) => args.some((a) => a === flag || a.startsWith(`${flag}=`));
 
-const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local"], {
+// The migrations must land where `wrangler dev` will look: the same --persist-to, when given.
+const persistAt = args.findIndex((a) => a === "--persist-to" || a.startsWith("--persist-to="));
+const persist =
+  persistAt < 0
+    ? []
+    : args[persistAt]?.includes("=")
+      ? [args[persistAt]]
+      : ["--persist-to", args[persistAt + 1] ?? ""];
+const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local", ...persist], {
   cwd: root,
   env,
   stdio: "inherit",

@@ -7,7 +7,8 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 export const memberId = z
   .string({ error: (issue) => (issue.input === null ? "Member can't be empty" : "Invalid member id.") })
   .min(1, "Member can't be empty")
-  .max(255, "Invalid member id.")
+  // Characters as Glance counts them (code points), not UTF-16 units.
+  .refine((s) => [...s].length <= 255, "Invalid member id.")
   .refine((s) => !CONTROL.test(s), "Invalid member id.");
 
 const jsonObject = (message: string) =>

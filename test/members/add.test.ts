@@ -54,7 +54,7 @@ describe("POST /v2/images/{image_id}/members (SPEC §5.1)", () => {
   it("stores member ids exactly: case-sensitive, untrimmed, any printable unicode", async () => {
     const owner = project("owner");
     const id = await createImage(owner);
-    for (const m of ["Proj-X", "proj-x", " padded ", "ünïcødé-😀", "x".repeat(255)]) {
+    for (const m of ["Proj-X", "proj-x", " padded ", "ünïcødé-😀", "x".repeat(255), "😀".repeat(255)]) {
       const res = await as(owner).post(`/v2/images/${id}/members`, { member_id: m });
       expect(res.status, m).toBe(200);
       expect(((await res.json()) as { member_id: string }).member_id).toBe(m);
@@ -126,6 +126,7 @@ describe("POST /v2/images/{image_id}/members (SPEC §5.1)", () => {
       ["object", { member_id: { id: "a" } }, "Invalid member id."],
       ["boolean", { member_id: true }, "Invalid member id."],
       ["256 characters", { member_id: "x".repeat(256) }, "Invalid member id."],
+      ["256 astral characters", { member_id: "😀".repeat(256) }, "Invalid member id."],
       ["newline", { member_id: "a\nb" }, "Invalid member id."],
       ["NUL", { member_id: "a\u0000" }, "Invalid member id."],
       ["DEL", { member_id: "a\u007f" }, "Invalid member id."],
