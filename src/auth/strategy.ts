@@ -1,7 +1,8 @@
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../env";
-import { ApiError, UNAUTHORIZED } from "../http/errors";
+import { ApiError, UNAUTHORIZED, UNAVAILABLE } from "../http/errors";
 import type { Caller, ProjectCaller } from "./caller";
+import { keystone } from "./keystone";
 import { trustedHeaders } from "./trusted-headers";
 
 /** Where a caller's identity comes from (SPEC §1). */
@@ -12,14 +13,18 @@ export interface IdentityStrategy {
     request: Request,
     env: Cloudflare.Env,
     ctx: { waitUntil(p: Promise<unknown>): void },
+    /** For log lines only. */
+    requestId?: string,
   ): Promise<Caller>;
 }
 
 const STRATEGIES: Record<string, IdentityStrategy | undefined> = {
   "trusted-headers": trustedHeaders,
+  keystone,
 };
 
-export const UNAVAILABLE = "The server is currently unavailable. Please try again at a later time.";
+// Defined with the other error texts, where keystone.ts can import it without an import cycle.
+export { UNAVAILABLE };
 
 const warned = new Set<string>();
 
@@ -52,7 +57,7 @@ export function strategyFor(env: Cloudflare.Env, requestId: string): IdentityStr
 
 export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
   const strategy = strategyFor(c.env, c.get("requestId"));
-  c.set("caller", await strategy.identify(c.req.raw, c.env, c.executionCtx));
+  c.set("caller", await strategy.identify(c.req.raw, c.env, c.executionCtx, c.get("requestId")));
   await next();
 });
 

@@ -1,0 +1,216 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
+import { app } from "../../src/app";
+import { UNAUTHORIZED, UNAVAILABLE } from "../../src/http/errors";
+import { FakeKeystone, KEYSTONE_URL, randomToken, WWW_AUTHENTICATE } from "./keystone-fake";
+
+// The real app in keystone mode, with the strategy instance it registers (isolate-wide caches,
+// caches.default, Date.now) and a fake Keystone behind globalThis.fetch. Every test uses fresh tokens.
+
+const KEYSTONE_ENV: Cloudflare.Env = {
+  ...env,
+  AUTH_STRATEGY: "keystone",
+  KEYSTONE_URL,
+  KEYSTONE_SERVICE_USER: "",
+  KEYSTONE_SERVICE_PROJECT: "",
+  TOKEN_CACHE_TTL: "300",
+};
+
+let keystone: FakeKeystone;
+let fetchSpy: MockInstance;
+let logs: string[];
+let consoleSpies: MockInstance[];
+
+beforeEach(() => {
+  keystone = new FakeKeystone(() => Date.now());
+  fetchSpy = vi
+    .spyOn(globalThis, "fetch")
+    .mockImplementation((input, init) => keystone.fetch(String(input), init ?? {}));
+  logs = [];
+  consoleSpies = (["log", "info", "warn", "error", "debug"] as const).map((level) =>
+    vi.spyOn(console, level).mockImplementation((...args: unknown[]) => {
+      logs.push(args.map(String).join(" "));
+    }),
+  );
+});
+
+afterEach(() => {
+  fetchSpy.mockRestore();
+  for (const spy of consoleSpies) spy.mockRestore();
+});
+
+function issue(t: { project?: string | null; roles?: string[] } = {}): string {
+  const token = randomToken();
+  keystone.tokens.set(token, { expiresAt: Date.now() + 3_600_000, user: "user-k", ...t });
+  return token;
+}
+
+async function send(
+  method: string,
+  path: string,
+  opts: {
+    token?: string;
+    body?: unknown;
+    headers?: Record<string, string>;
+    vars?: Partial<Cloudflare.Env>;
+  } = {},
+): Promise<Response> {
+  const headers: Record<string, string> = { Accept: "application/json", ...(opts.headers ?? {}) };
+  if (opts.token !== undefined) headers["X-Auth-Token"] = opts.token;
+  if (opts.body !== undefined) headers["Content-Type"] = "application/json";
+  const request = new Request(`http://glance.test${path}`, {
+    method,
+    headers,
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+  });
+  const ctx = createExecutionContext();
+  const response = await app.fetch(request, { ...KEYSTONE_ENV, ...(opts.vars ?? {}) }, ctx);
+  await waitOnExecutionContext(ctx);
+  return response;
+}
+
+const FORGED = {
+  "X-Identity-Status": "Confirmed",
+  "X-Project-Id": "forged-project",
+  "X-Tenant-Id": "forged-project",
+  "X-User-Id": "forged-user",
+  "X-Roles": "admin",
+};
+
+describe("AUTH_STRATEGY=keystone through the app", () => {
+  it("a valid token acts for its project: create an image, read it, list its members", async () => {
+    const project = `p-${crypto.randomUUID()}`;
+    const token = issue({ project });
+    const created = await send("POST", "/v2/images", { token, body: { name: "ks" } });
+    expect(created.status).toBe(201);
+    const image = (await created.json()) as { id: string; owner: string; visibility: string };
+    expect(image).toMatchObject({ owner: project, visibility: "shared", name: "ks" });
+
+    const read = await send("GET", `/v2/images/${image.id}`, { token });
+    expect(read.status).toBe(200);
+    expect(await read.json()).toMatchObject({ id: image.id, owner: project });
+    const members = await send("GET", `/v2/images/${image.id}/members`, { token });
+    expect(members.status).toBe(200);
+    expect(await members.json()).toEqual({ members: [], schema: "/v2/schemas/members" });
+
+    // One validation served all three requests.
+    expect(keystone.calls).toHaveLength(1);
+  });
+
+  it("identity headers sent by the client are ignored", async () => {
+    const project = `p-${crypto.randomUUID()}`;
+    const token = issue({ project, roles: ["member"] });
+    const created = await send("POST", "/v2/images", { token, body: {}, headers: FORGED });
+    expect(created.status).toBe(201);
+    expect(await created.json()).toMatchObject({ owner: project });
+
+    // X-Roles: admin did not make the caller an admin.
+    const publicImage = await send("POST", "/v2/images", {
+      token,
+      body: { visibility: "public" },
+      headers: FORGED,
+    });
+    expect(publicImage.status).toBe(403);
+    expect(await publicImage.json()).toEqual({
+      message: "You are not authorized to complete publicize_image action.",
+      code: "403 Forbidden",
+      title: "Forbidden",
+    });
+
+    // Without a token, headers alone identify nobody.
+    const anonymous = await send("GET", "/v2/images", { headers: FORGED });
+    expect(anonymous.status).toBe(401);
+  });
+
+  it("the token's roles count, lower-cased: Admin is admin", async () => {
+    const token = issue({ project: `p-${crypto.randomUUID()}`, roles: ["Admin"] });
+    const created = await send("POST", "/v2/images", { token, body: { visibility: "public" } });
+    expect(created.status).toBe(201);
+    expect(await created.json()).toMatchObject({ visibility: "public" });
+  });
+
+  it("no token: 401 with WWW-Authenticate and SPEC §2's body, JSON or plain text; Keystone not asked", async () => {
+    const json = await send("GET", `/v2/images/${crypto.randomUUID()}/members`);
+    expect(json.status).toBe(401);
+    expect(json.headers.get("WWW-Authenticate")).toBe(WWW_AUTHENTICATE);
+    expect(json.headers.get("x-openstack-request-id")).toMatch(/^req-/);
+    expect(await json.json()).toEqual({
+      message: UNAUTHORIZED,
+      code: "401 Unauthorized",
+      title: "Unauthorized",
+    });
+
+    const text = await send("GET", "/v2/images", { headers: { Accept: "*/*" } });
+    expect(text.status).toBe(401);
+    expect(text.headers.get("WWW-Authenticate")).toBe(WWW_AUTHENTICATE);
+    expect(text.headers.get("Content-Type")).toBe("text/plain; charset=UTF-8");
+    expect(await text.text()).toBe(`401 Unauthorized\n\n${UNAUTHORIZED}\n`);
+    expect(keystone.calls).toHaveLength(0);
+  });
+
+  it("a token Keystone refuses: 401 with WWW-Authenticate", async () => {
+    const res = await send("GET", `/v2/images/${crypto.randomUUID()}`, { token: randomToken() });
+    expect(res.status).toBe(401);
+    expect(res.headers.get("WWW-Authenticate")).toBe(WWW_AUTHENTICATE);
+    expect(await res.json()).toEqual({
+      message: UNAUTHORIZED,
+      code: "401 Unauthorized",
+      title: "Unauthorized",
+    });
+  });
+
+  it("a token scoped to no project: 401 on member routes", async () => {
+    const token = issue({ project: null });
+    const res = await send("GET", `/v2/images/${crypto.randomUUID()}/members`, { token });
+    expect(res.status).toBe(401);
+    expect(res.headers.get("WWW-Authenticate")).toBe(WWW_AUTHENTICATE);
+  });
+
+  it("Keystone failing: 503 with Retry-After and SPEC §2's body, logged with the request id", async () => {
+    keystone.override = () => new Response("oops", { status: 500 });
+    const res = await send("GET", "/v2/images", {
+      token: randomToken(),
+      headers: { "X-Openstack-Request-Id": "req-keystone-down-1" },
+    });
+    expect(res.status).toBe(503);
+    expect(res.headers.get("Retry-After")).toBe("5");
+    expect(await res.json()).toEqual({
+      message: UNAVAILABLE,
+      code: "503 Service Unavailable",
+      title: "Service Unavailable",
+    });
+    expect(logs.some((l) => l.includes('"request_id":"req-keystone-down-1"') && l.includes("500"))).toBe(
+      true,
+    );
+  });
+
+  it("KEYSTONE_URL unset: every /v2 request is 503 (fail closed), discovery still answers", async () => {
+    const res = await send("GET", "/v2/images", { token: issue(), vars: { KEYSTONE_URL: "" } });
+    expect(res.status).toBe(503);
+    expect(res.headers.get("Retry-After")).toBe("30");
+    expect(logs.some((l) => l.includes("KEYSTONE_URL is not set"))).toBe(true);
+    expect((await send("GET", "/versions", { vars: { KEYSTONE_URL: "" } })).status).toBe(200);
+    expect(keystone.calls).toHaveLength(0);
+  });
+
+  it("a cached token costs no Keystone call on later requests", async () => {
+    const token = issue({ project: `p-${crypto.randomUUID()}` });
+    for (let i = 0; i < 5; i++) {
+      expect((await send("GET", `/v2/images/${crypto.randomUUID()}`, { token })).status).toBe(404);
+    }
+    expect(keystone.calls).toHaveLength(1);
+  });
+
+  it("never writes the token to the console", async () => {
+    const tokens = [issue(), randomToken(), issue({ project: null })];
+    keystone.tokens.set(tokens[0] as string, { expiresAt: Date.now() - 1 });
+    for (const token of tokens) await send("GET", "/v2/images", { token });
+    keystone.override = () => Promise.reject(new TypeError("down"));
+    const last = randomToken();
+    tokens.push(last);
+    await send("GET", "/v2/images", { token: last });
+    expect(logs.length).toBeGreaterThan(0);
+    for (const token of tokens) expect(logs.filter((l) => l.includes(token))).toEqual([]);
+  });
+});
