@@ -21,6 +21,18 @@ export const SORT_KEYS = [
   "os_hidden",
 ] as const;
 export type SortKey = (typeof SORT_KEYS)[number];
+/** Sort keys whose columns are NOT NULL in migrations/0001. */
+export const NOT_NULL_KEYS: ReadonlySet<SortKey> = new Set<SortKey>([
+  "id",
+  "status",
+  "visibility",
+  "created_at",
+  "updated_at",
+  "min_ram",
+  "min_disk",
+  "protected",
+  "os_hidden",
+]);
 export type SortDir = "asc" | "desc";
 
 export interface ListPlan {
@@ -71,6 +83,8 @@ function sorting(q: ListQuery): { key: SortKey; dir: SortDir }[] {
       if (rest.length > 0) throw new ApiError(400, `Invalid sort value: ${part}`);
       return { key: sortKey(k.trim()), dir: d === undefined ? "desc" : sortDir(d.trim()) };
     });
+    // Glance: with exactly one direction given, the tie-breakers follow it.
+    if (sort.length === 1) fallback = (sort[0] as { dir: SortDir }).dir;
   } else {
     if (dirs.length > 1 && dirs.length !== keys.length) {
       throw new ApiError(400, "Number of sort dirs does not match the number of sort keys");

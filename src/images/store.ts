@@ -1,7 +1,7 @@
 import type { ProjectCaller } from "../auth/caller";
 import { flag, isUniqueViolation, now } from "../db/sql";
 import type { Db } from "../env";
-import type { ListPlan } from "./list";
+import { type ListPlan, NOT_NULL_KEYS } from "./list";
 import type { ImageDocument } from "./schemas";
 
 /** All image SQL. Column names stay here and in view.ts. */
@@ -208,10 +208,12 @@ export async function listImages(
     if (!allVis) where.push("(i.visibility <> 'community' OR i.owner = ?2)");
   } else {
     const status = plan.memberStatus === "all" ? "" : ` AND m.status = ${bind(plan.memberStatus)}`;
+    // The membership branch starts from the caller's memberships (image_members_by_member), not
+    // from every shared image; "+" keeps SQLite from choosing the visibility index for it.
     where.push(`(i.visibility = 'public' OR i.owner = ?2
       ${allVis ? "OR i.visibility = 'community'" : ""}
-      OR (i.visibility IN ('shared', 'private') AND EXISTS (
-        SELECT 1 FROM image_members m WHERE m.image_id = i.id AND m.member_id = ?2${status})))`);
+      OR (+i.visibility IN ('shared', 'private') AND i.id IN (
+        SELECT m.image_id FROM image_members m WHERE m.member_id = ?2${status})))`);
   }
   if (plan.visibility !== null && plan.visibility !== "all")
     where.push(`i.visibility = ${bind(plan.visibility)}`);
@@ -236,6 +238,12 @@ export async function listImages(
       return `(${[...equal, beyond].join(" AND ")})`;
     });
     where.push(`(${after.join(" OR ")})`);
+    // Redundant for the result, but lets SQLite start the index walk at the marker rather than
+    // at the top (only for keys without NULLs, where the range is exact).
+    const lead = plan.sort[0];
+    if (lead && NOT_NULL_KEYS.has(lead.key)) {
+      where.push(`i.${lead.key} ${lead.dir === "asc" ? ">=" : "<="} mk.${lead.key}`);
+    }
   }
   const order = plan.sort.map((s) => `i.${s.key} ${s.dir === "asc" ? "ASC" : "DESC"}`).join(", ");
   const page = db

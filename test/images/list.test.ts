@@ -191,6 +191,31 @@ describe("filters, sorting and pages (SPEC §8.3)", () => {
     expect((await as(owner).get("/v2/images?sort_dir=sideways")).status).toBe(400);
   });
 
+  it("with one direction given, the created_at/id tie-breakers follow it (as Glance)", async () => {
+    const owner = project("owner");
+    const same: string[] = [];
+    for (let k = 0; k < 4; k++) same.push(await createImage(owner, { name: "same" }));
+    const byId = (dir: number) => [...same].sort((a, b) => dir * a.localeCompare(b));
+    const created = async (query: string) => {
+      const rows = (await page(as(owner), `?owner=${owner}&${query}`)).images as unknown as Record<
+        string,
+        string
+      >[];
+      return rows.map((r) => `${r.created_at}|${r.id}`);
+    };
+    for (const [query, dir] of [
+      ["sort=name:asc", 1],
+      ["sort=name:desc", -1],
+      ["sort_key=name&sort_dir=asc", 1],
+      ["sort_key=name", -1],
+    ] as const) {
+      const got = await created(query);
+      const expected = [...got].sort((a, b) => dir * a.localeCompare(b));
+      expect(got, query).toEqual(expected);
+      expect(byId(dir).every((id) => got.some((g) => g.endsWith(id)))).toBe(true);
+    }
+  });
+
   it("a marker the caller may not see is 400, like an unknown one", async () => {
     const secret = await createImage(project("other"));
     const res = await as(project()).get(`/v2/images?marker=${secret}`);

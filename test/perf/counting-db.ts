@@ -1,0 +1,115 @@
+/**
+ * A D1 binding that records every round trip it makes: each `first`/`all`/`run`/`raw` of a
+ * prepared statement is one, a whole `batch([...])` is one, and `exec` is one. Each trip keeps
+ * the SQL text and bound values of the statements it carried, for assertions on how a request
+ * talks to the database and for `EXPLAIN QUERY PLAN` of exactly what the stores ran.
+ */
+export interface Statement {
+  sql: string;
+  params: unknown[];
+}
+
+export type TripKind = "first" | "all" | "run" | "raw" | "batch" | "exec";
+
+export interface RoundTrip {
+  kind: TripKind;
+  statements: Statement[];
+}
+
+export interface CountingDb {
+  /** Stands in for `env.DB`. */
+  db: D1Database;
+  /** Every round trip since creation or the last `reset()`, in order. */
+  trips: RoundTrip[];
+  reset(): void;
+}
+
+/** A prepared statement that remembers its SQL and binds and reports each execution. */
+class CountedStatement {
+  constructor(
+    readonly inner: D1PreparedStatement,
+    readonly statement: Statement,
+    private readonly record: (trip: RoundTrip) => void,
+  ) {}
+
+  bind(...values: unknown[]): D1PreparedStatement {
+    return counted(this.inner.bind(...values), { sql: this.statement.sql, params: values }, this.record);
+  }
+
+  first(colName?: string): Promise<unknown> {
+    this.record({ kind: "first", statements: [this.statement] });
+    return colName === undefined ? this.inner.first() : this.inner.first(colName);
+  }
+
+  all(): Promise<D1Result> {
+    this.record({ kind: "all", statements: [this.statement] });
+    return this.inner.all();
+  }
+
+  run(): Promise<D1Result> {
+    this.record({ kind: "run", statements: [this.statement] });
+    return this.inner.run();
+  }
+
+  raw(options?: { columnNames?: boolean }): Promise<unknown> {
+    this.record({ kind: "raw", statements: [this.statement] });
+    return options?.columnNames === true ? this.inner.raw({ columnNames: true }) : this.inner.raw();
+  }
+}
+
+// The class implements the overloads of D1PreparedStatement with one signature each.
+const counted = (inner: D1PreparedStatement, statement: Statement, record: (trip: RoundTrip) => void) =>
+  new CountedStatement(inner, statement, record) as unknown as D1PreparedStatement;
+
+function unwrap(statement: D1PreparedStatement): { inner: D1PreparedStatement; statement: Statement } {
+  if (!(statement instanceof CountedStatement)) {
+    throw new Error("a statement in batch() was not prepared through the counting binding");
+  }
+  return { inner: statement.inner, statement: statement.statement };
+}
+
+/** prepare and batch over `real` (the binding or one of its sessions), recorded. */
+function counting(real: Pick<D1Database, "prepare" | "batch">, record: (trip: RoundTrip) => void) {
+  return {
+    prepare(sql: string): D1PreparedStatement {
+      return counted(real.prepare(sql), { sql, params: [] }, record);
+    },
+    batch<T = unknown>(statements: D1PreparedStatement[]): Promise<D1Result<T>[]> {
+      const parts = statements.map(unwrap);
+      record({ kind: "batch", statements: parts.map((p) => p.statement) });
+      return real.batch<T>(parts.map((p) => p.inner));
+    },
+  };
+}
+
+export function countingDb(real: D1Database): CountingDb {
+  const trips: RoundTrip[] = [];
+  const record = (trip: RoundTrip) => {
+    trips.push(trip);
+  };
+  const db = {
+    ...counting(real, record),
+    exec(sql: string): Promise<D1ExecResult> {
+      record({ kind: "exec", statements: [{ sql, params: [] }] });
+      return real.exec(sql);
+    },
+    // A session (read replication) is counted like the binding itself.
+    withSession(constraintOrBookmark?: D1SessionBookmark | D1SessionConstraint): D1DatabaseSession {
+      const session = real.withSession(constraintOrBookmark);
+      return { ...counting(session, record), getBookmark: () => session.getBookmark() } as D1DatabaseSession;
+    },
+    dump(): Promise<ArrayBuffer> {
+      throw new Error("dump() is deprecated and not counted");
+    },
+  };
+  return {
+    db: db as unknown as D1Database,
+    trips,
+    reset() {
+      trips.length = 0;
+    },
+  };
+}
+
+/** Statements that change data, by their leading keyword. */
+export const isWrite = (s: Statement) => /^\s*(INSERT|UPDATE|DELETE|REPLACE)\b/i.test(s.sql);
