@@ -9,6 +9,7 @@ const REASONS: Record<number, string> = {
   404: "Not Found",
   405: "Method Not Allowed",
   409: "Conflict",
+  410: "Gone",
   413: "Request Entity Too Large",
   415: "Unsupported Media Type",
   500: "Internal Server Error",
@@ -19,6 +20,8 @@ export const UNKNOWN_FAILURE =
   "The server has either erred or is incapable of performing the requested operation.";
 export const UNAUTHORIZED =
   "This server could not verify that you are authorized to access the document you requested.";
+/** 503 for anything identity or configuration cannot vouch for (fail closed). */
+export const UNAVAILABLE = "The server is currently unavailable. Please try again at a later time.";
 
 /** The one error the app raises on purpose; everything else becomes a logged 500. */
 export class ApiError extends Error {
@@ -29,6 +32,20 @@ export class ApiError extends Error {
   ) {
     super(explanation);
     this.name = "ApiError";
+  }
+}
+
+/** How long a client should wait after a storage failure before retrying. */
+export const STORAGE_RETRY_AFTER = "5";
+
+/**
+ * D1 failed (src/db/guard.ts): the client may retry. The cause is logged with the request id,
+ * never shown, so no SQL, binding or stack text reaches a response.
+ */
+export class StorageUnavailable extends ApiError {
+  constructor(override readonly cause: unknown) {
+    super(503, UNAVAILABLE, { "Retry-After": STORAGE_RETRY_AFTER });
+    this.name = "StorageUnavailable";
   }
 }
 
@@ -55,17 +72,22 @@ export function errorResponse(
 /** The one place an error becomes HTTP. Unknown errors are logged, never shown. */
 export function onError(err: Error, c: Context): Response {
   if (err instanceof ApiError) {
+    if (err instanceof StorageUnavailable) logFailure(c, err.name, err.cause);
     return errorResponse(c.req.header("Accept"), err.status, err.explanation, err.headers);
   }
+  logFailure(c, err.name, err);
+  return errorResponse(c.req.header("Accept"), 500, UNKNOWN_FAILURE);
+}
+
+function logFailure(c: Context, error: string, cause: unknown): void {
   console.error(
     JSON.stringify({
       level: "error",
       request_id: c.get("requestId"),
       method: c.req.method,
       path: c.req.path,
-      error: err.name,
-      detail: err.message,
+      error,
+      detail: cause instanceof Error ? cause.message : String(cause),
     }),
   );
-  return errorResponse(c.req.header("Accept"), 500, UNKNOWN_FAILURE);
 }

@@ -5,6 +5,7 @@ import { IMAGE_BODY_LIMIT, jsonBody } from "../http/body";
 import { ApiError } from "../http/errors";
 import { allowOnly } from "../http/routing";
 import { validate } from "../http/validate";
+import { discardImageData } from "./data";
 import { pageLinks, planList } from "./list";
 import { applyPatch } from "./patch";
 import { checkDeletable, checkOwner, checkOwnershipAndVisibility, checkWritableKeys, noImage } from "./rules";
@@ -110,5 +111,7 @@ images.delete("/:image_id", validate("param", imageParam), async (c) => {
     });
     throw new Error("image delete neither done nor refused");
   }
+  // Awaited rather than left to waitUntil: a 204 then means the data is gone too.
+  await discardImageData(c.env.IMAGE_DATA, image.id, c.get("requestId"));
   return c.body(null, 204);
 });

@@ -51,7 +51,32 @@ export function checkDeletable(caller: ProjectCaller, id: string, image: ImageOw
   if (image.protected) throw new ApiError(403, `Image ${id} is protected and cannot be deleted.`);
 }
 
-/** Upload and download of data: the owner (or an admin) writes; anyone who sees it reads. */
-export function checkUpload(caller: ProjectCaller, image: ImageOwnership): void {
-  checkOwner(caller, image);
+/**
+ * Why an upload of data may not start, in Glance's order and words: only the owner or an admin
+ * uploads (anyone who sees the image downloads), only into a `queued` image, and only once its
+ * disk and container formats are set.
+ */
+export function checkUpload(
+  caller: ProjectCaller,
+  id: string,
+  image: {
+    owner: string | null;
+    status: string;
+    disk_format: string | null;
+    container_format: string | null;
+  },
+): void {
+  if (!caller.isAdmin && image.owner !== caller.projectId) {
+    throw new ApiError(403, `Not allowed to upload image data for image ${id}`);
+  }
+  if (image.status !== "queued") {
+    throw new ApiError(409, `Image status transition from ${image.status} to saving is not allowed`);
+  }
+  const missing = (["disk_format", "container_format"] as const).filter((k) => image[k] === null);
+  if (missing.length > 0) {
+    throw new ApiError(
+      400,
+      `${missing.length === 1 ? "Property" : "Properties"} ${missing.join(", ")} must be set prior to saving data.`,
+    );
+  }
 }

@@ -177,3 +177,8 @@ export const listQuery = z
   })
   .loose();
 export type ListQuery = z.output<typeof listQuery>;
+
+/** PUT /v2/images/{id}/file: the declared length, absent when the body is chunked. */
+export const uploadHeaders = z.object({
+  "content-length": z.string().regex(/^\d+$/, "Invalid Content-Length").transform(Number).optional(),
+});
