@@ -65,6 +65,6 @@ export const jsonBody = (limit: number) =>
     headers.set("Content-Type", "application/json");
     c.req.raw = new Request(c.req.raw.url, { method, headers });
     // Hono caches body promises here (its type says string); json() parses this text again.
-  (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve(text);
+    (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve(text);
     await next();
   });
