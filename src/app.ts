@@ -1,7 +1,9 @@
 import { Hono } from "hono";
 import { authenticate } from "./auth/strategy";
+import { guard } from "./db/guard";
 import { schemas, versions } from "./discovery/routes";
 import type { AppEnv } from "./env";
+import { corsWhenConfigured } from "./http/cors";
 import { errorResponse, onError } from "./http/errors";
 import { requestId } from "./http/request-id";
 import { allowOnly, NOT_FOUND } from "./http/routing";
@@ -13,9 +15,10 @@ import { members } from "./members/routes";
 export function buildApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use(requestId);
+  app.use(corsWhenConfigured);
   app.use("/v2/*", authenticate);
   app.use("/v2/*", async (c, next) => {
-    c.set("db", c.env.DB);
+    c.set("db", guard(c.env.DB));
     await next();
   });
   allowOnly(app, "/", ["GET"]);

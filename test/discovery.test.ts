@@ -1,8 +1,5 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { app } from "../src/app";
-import { as, call } from "./helpers";
+import { as, call, fetchWith } from "./helpers";
 
 // The documents of spec/schemas, written out here so that a change to the served copy fails.
 const MEMBER_PROPERTIES = {
@@ -108,9 +105,7 @@ describe("version discovery (SPEC §7)", () => {
       ["https://images.example.com/", "http://internal/versions", "https://images.example.com"],
       ["https://edge.example.com/glance", "http://internal/", "https://edge.example.com/glance"],
     ] as const) {
-      const ctx = createExecutionContext();
-      const res = await app.fetch(new Request(url), { ...env, PUBLIC_ENDPOINT: endpoint }, ctx);
-      await waitOnExecutionContext(ctx);
+      const res = await fetchWith({ PUBLIC_ENDPOINT: endpoint }, new Request(url));
       expect(await res.json()).toStrictEqual(versions(base));
     }
   });

@@ -1,5 +1,7 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
+import { app } from "../src/app";
 
 /** Request helpers: `as("proj-a").post(path, body)` goes through the real app with trusted headers. */
 export const BASE = "http://glance.test";
@@ -74,22 +76,24 @@ export async function addMember(owner: string, imageId: string, member: string) 
   return res.json();
 }
 
+/** Reason phrases SPEC §2 expects, written out independently of src/http/errors.ts. */
+export const REASONS: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  409: "Conflict",
+  410: "Gone",
+  413: "Request Entity Too Large",
+  415: "Unsupported Media Type",
+  500: "Internal Server Error",
+  503: "Service Unavailable",
+};
+
 /** The SPEC §2 JSON error body. */
 export function errorBody(status: number, message: string) {
-  const reasons: Record<number, string> = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    410: "Gone",
-    413: "Request Entity Too Large",
-    415: "Unsupported Media Type",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-  };
-  const reason = reasons[status] as string;
+  const reason = REASONS[status] as string;
   return { message, code: `${status} ${reason}`, title: reason };
 }
 
@@ -107,3 +111,14 @@ export async function dump(): Promise<string> {
   const members = await env.DB.prepare("SELECT * FROM image_members ORDER BY image_id, member_id").all();
   return JSON.stringify([images.results, members.results]);
 }
+
+/** The real app with other vars or bindings (the test env's own D1 and R2 by default). */
+export async function fetchWith(vars: Partial<Cloudflare.Env>, req: Request): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await app.fetch(req, { ...env, ...vars }, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+/** A member object's keys, in SPEC §5 order. */
+export const MEMBER_KEYS = ["member_id", "image_id", "status", "created_at", "updated_at", "schema"];

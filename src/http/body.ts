@@ -33,6 +33,7 @@ async function readLimited(request: Request, limit: number): Promise<Uint8Array>
 }
 
 const tooLarge = () => new ApiError(413, "Request body too large.");
+const LONE_SURROGATE = /\p{Cs}/u;
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 /**
@@ -57,7 +58,14 @@ export const jsonBody = (limit: number) =>
     }
     if (text.trim() === "") throw new ApiError(400, "Body expected in request.");
     try {
-      JSON.parse(text);
+      // Lone surrogates (\ud800) decode to text that D1 stores altered: such a member could never
+      // be named again. Refused like any other text that is not valid Unicode.
+      JSON.parse(text, (key, value: unknown) => {
+        if (LONE_SURROGATE.test(key) || (typeof value === "string" && LONE_SURROGATE.test(value))) {
+          throw new SyntaxError("lone surrogate");
+        }
+        return value;
+      });
     } catch {
       throw new ApiError(400, "Malformed JSON in request body.");
     }

@@ -1,7 +1,8 @@
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../env";
 
-const CLIENT_ID = /^[A-Za-z0-9-]{1,64}$/;
+// At most 64 of [A-Za-z0-9-], and something besides the prefix.
+const CLIENT_ID = /^(?!(?:req-)?$)[A-Za-z0-9-]{1,64}$/;
 
 /**
  * x-openstack-request-id: reuse a well-formed client id (prefixing "req-"), else make one.

@@ -61,7 +61,20 @@ imageFile.put(
       await restore;
       throw err;
     }
-    if (!(await finishUpload(db, id, uploadId, stored))) {
+    let finished: boolean;
+    try {
+      finished = await finishUpload(db, id, uploadId, stored);
+    } catch (err) {
+      // D1 failed at the last step: give the image back (queued) and its data up, unless the
+      // finish did commit, in which case the abandon matches nothing and the data stays.
+      const cleanup = abandonUpload(db, id, uploadId)
+        .then((back) => (back ? discardImageData(c.env.IMAGE_DATA, id, c.get("requestId")) : undefined))
+        .catch((e: unknown) => logCleanup(c.get("requestId"), id, e));
+      c.executionCtx.waitUntil(cleanup);
+      await cleanup;
+      throw err;
+    }
+    if (!finished) {
       // Deleted (or re-created) during the upload: what was stored belongs to nobody.
       await discardImageData(c.env.IMAGE_DATA, id, c.get("requestId"));
       throw new ApiError(

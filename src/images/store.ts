@@ -84,33 +84,39 @@ export function documentOf(row: ImageRow): ImageDocument {
   } as ImageDocument;
 }
 
+/** The columns a client's document writes, in one order for INSERT and UPDATE. */
+const WRITTEN = [
+  "owner",
+  "visibility",
+  "name",
+  "disk_format",
+  "container_format",
+  "protected",
+  "os_hidden",
+  "min_ram",
+  "min_disk",
+  "tags",
+  "properties",
+] as const;
+const written = (doc: ImageDocument) => {
+  const c = columns(doc);
+  return WRITTEN.map((k) => c[k]);
+};
+/** ?first, ?first+1, … for the WRITTEN columns. */
+const slots = (first: number) => WRITTEN.map((_, n) => `?${first + n}`);
+const RETURNED = IMAGE_COLUMNS.replaceAll("i.", "");
+
 /** Inserts a new image; null when the id is taken. */
 export async function createImage(db: Db, id: string, doc: ImageDocument): Promise<ImageRow | null> {
-  const c = columns(doc);
-  const at = now();
+  const at = `?${WRITTEN.length + 2}`;
   try {
     return await db
       .prepare(
-        `INSERT INTO images (id, owner, visibility, name, disk_format, container_format, protected, os_hidden,
-           min_ram, min_disk, tags, properties, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)
-         RETURNING ${IMAGE_COLUMNS.replaceAll("i.", "")}`,
+        `INSERT INTO images (id, ${WRITTEN.join(", ")}, created_at, updated_at)
+         VALUES (?1, ${slots(2).join(", ")}, ${at}, ${at})
+         RETURNING ${RETURNED}`,
       )
-      .bind(
-        id,
-        c.owner,
-        c.visibility,
-        c.name,
-        c.disk_format,
-        c.container_format,
-        c.protected,
-        c.os_hidden,
-        c.min_ram,
-        c.min_disk,
-        c.tags,
-        c.properties,
-        at,
-      )
+      .bind(id, ...written(doc), now())
       .first<ImageRow>();
   } catch (err) {
     if (isUniqueViolation(err)) return null;
@@ -140,31 +146,14 @@ export async function updateImage(
   revision: number,
   doc: ImageDocument,
 ): Promise<ImageRow | null> {
-  const c = columns(doc);
+  const set = slots(3).map((slot, n) => `${WRITTEN[n]} = ${slot}`);
   return db
     .prepare(
-      `UPDATE images SET owner = ?3, visibility = ?4, name = ?5, disk_format = ?6, container_format = ?7,
-         protected = ?8, os_hidden = ?9, min_ram = ?10, min_disk = ?11, tags = ?12, properties = ?13,
-         updated_at = ?14, revision = revision + 1
+      `UPDATE images SET ${set.join(", ")}, updated_at = ?${WRITTEN.length + 3}, revision = revision + 1
        WHERE id = ?1 AND revision = ?2
-       RETURNING ${IMAGE_COLUMNS.replaceAll("i.", "")}`,
+       RETURNING ${RETURNED}`,
     )
-    .bind(
-      id,
-      revision,
-      c.owner,
-      c.visibility,
-      c.name,
-      c.disk_format,
-      c.container_format,
-      c.protected,
-      c.os_hidden,
-      c.min_ram,
-      c.min_disk,
-      c.tags,
-      c.properties,
-      now(),
-    )
+    .bind(id, revision, ...written(doc), now())
     .first<ImageRow>();
 }
 

@@ -1,7 +1,5 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
-import { env, exports } from "cloudflare:workers";
+import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { app } from "../../src/app";
 import {
   addMember,
   as,
@@ -11,6 +9,7 @@ import {
   dump,
   errorBody,
   expectError,
+  fetchWith,
   identity,
   project,
 } from "../helpers";
@@ -44,7 +43,7 @@ describe("request ids (SPEC §2)", () => {
   });
 
   it("a malformed client id is replaced, never answered with 500", async () => {
-    for (const sent of ["A".repeat(65), "has space", "semi;colon", "ünï", "a_b", ""]) {
+    for (const sent of ["A".repeat(65), "has space", "semi;colon", "ünï", "a_b", "", "req-"]) {
       const res = await call("GET", "/v2/images/x/members", {
         who: { project: "p" },
         headers: { "X-Openstack-Request-Id": sent },
@@ -52,7 +51,7 @@ describe("request ids (SPEC §2)", () => {
       expect(res.status).toBe(404);
       const id = res.headers.get("x-openstack-request-id") ?? "";
       expect(id).toMatch(/^req-[0-9a-f-]{36}$/);
-      expect(id).not.toContain(sent || "∅");
+      expect(id === sent || id === `req-${sent}`).toBe(false);
     }
   });
 });
@@ -135,7 +134,10 @@ describe("identity, trusted headers (SPEC §1)", () => {
   it("roles come from X-Roles, else X-Role; trimmed and lower-cased (Admin is admin)", async () => {
     const owner = project("owner");
     const id = await createImage(owner);
-    for (const roles of [{ "X-Roles": " reader , ADMIN " }, { "X-Role": "Admin" }] as Record<string, string>[]) {
+    for (const roles of [{ "X-Roles": " reader , ADMIN " }, { "X-Role": "Admin" }] as Record<
+      string,
+      string
+    >[]) {
       const res = await call("GET", `/v2/images/${id}/members`, {
         headers: { ...identity({ project: project("someone") }), ...roles },
       });
@@ -149,15 +151,12 @@ describe("identity, trusted headers (SPEC §1)", () => {
 
   it("a missing or unknown AUTH_STRATEGY answers every /v2 request with 503 (fail closed)", async () => {
     for (const strategy of ["", "none", "TRUSTED-HEADERS"]) {
-      const ctx = createExecutionContext();
-      const res = await app.fetch(
+      const res = await fetchWith(
+        { AUTH_STRATEGY: strategy },
         new Request(`${BASE}/v2/images`, {
           headers: { ...identity({ project: "p", roles: ["admin"] }), Accept: "application/json" },
         }),
-        { ...env, AUTH_STRATEGY: strategy },
-        ctx,
       );
-      await waitOnExecutionContext(ctx);
       await expectError(res, 503, "The server is currently unavailable. Please try again at a later time.");
     }
   });
@@ -182,9 +181,7 @@ describe("bodies (SPEC §2)", () => {
         body: '{"x": 1}',
       });
       Object.defineProperty(req, "method", { value: method });
-      const ctx = createExecutionContext();
-      const res = await app.fetch(req, env, ctx);
-      await waitOnExecutionContext(ctx);
+      const res = await fetchWith({}, req);
       await expectError(res, 400, "A body is not expected with this request.");
     }
     expect(await dump()).toBe(before);

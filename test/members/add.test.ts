@@ -103,6 +103,27 @@ describe("POST /v2/images/{image_id}/members (SPEC §5.1)", () => {
       }
     });
 
+    it("lone surrogates are malformed JSON (they could not be stored as sent)", async () => {
+      const owner = project("owner");
+      const id = await createImage(owner);
+      const before = await dump();
+      for (const raw of [
+        '{"member_id": "\\ud800"}',
+        '{"member_id": "a\\udfffb"}',
+        '{"\\ud800": 1, "member_id": "x"}',
+      ]) {
+        const res = await call("POST", `/v2/images/${id}/members`, { who: { project: owner }, raw });
+        await expectError(res, 400, "Malformed JSON in request body.");
+      }
+      expect(await dump()).toBe(before);
+      // A well-formed pair is fine.
+      const ok = await call("POST", `/v2/images/${id}/members`, {
+        who: { project: owner },
+        raw: '{"member_id": "\\ud83d\\ude00"}',
+      });
+      expect(((await ok.json()) as { member_id: string }).member_id).toBe("😀");
+    });
+
     it("invalid UTF-8 is malformed JSON", async () => {
       const owner = project("owner");
       const id = await createImage(owner);

@@ -1,7 +1,5 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { app } from "../../src/app";
 import {
   addMember,
   as,
@@ -10,17 +8,10 @@ import {
   dump,
   errorBody,
   expectError,
+  fetchWith,
   identity,
   project,
 } from "../helpers";
-
-/** The real app with other vars (the test env's own D1 and bindings). */
-async function withVars(vars: Partial<Cloudflare.Env>, req: Request): Promise<Response> {
-  const ctx = createExecutionContext();
-  const res = await app.fetch(req, { ...env, ...vars }, ctx);
-  await waitOnExecutionContext(ctx);
-  return res;
-}
 
 function addReq(owner: string, imageId: string, member: string): Request {
   return new Request(`${BASE}/v2/images/${imageId}/members`, {
@@ -42,9 +33,9 @@ describe("member quota (SPEC §5.1 step 6)", () => {
     const owner = project("owner");
     const id = await createImage(owner);
     for (const m of ["a", "b", "c"])
-      expect((await withVars({ IMAGE_MEMBER_QUOTA: "3" }, addReq(owner, id, m))).status).toBe(200);
+      expect((await fetchWith({ IMAGE_MEMBER_QUOTA: "3" }, addReq(owner, id, m))).status).toBe(200);
     const before = await dump();
-    const res = await withVars({ IMAGE_MEMBER_QUOTA: "3" }, addReq(owner, id, "d"));
+    const res = await fetchWith({ IMAGE_MEMBER_QUOTA: "3" }, addReq(owner, id, "d"));
     await expectError(
       res,
       413,
@@ -56,8 +47,8 @@ describe("member quota (SPEC §5.1 step 6)", () => {
   it("the quota is checked before duplicates (step 6 before step 7)", async () => {
     const owner = project("owner");
     const id = await createImage(owner);
-    await withVars({ IMAGE_MEMBER_QUOTA: "1" }, addReq(owner, id, "only"));
-    const res = await withVars({ IMAGE_MEMBER_QUOTA: "1" }, addReq(owner, id, "only"));
+    await fetchWith({ IMAGE_MEMBER_QUOTA: "1" }, addReq(owner, id, "only"));
+    const res = await fetchWith({ IMAGE_MEMBER_QUOTA: "1" }, addReq(owner, id, "only"));
     expect(res.status).toBe(413);
   });
 
@@ -81,16 +72,16 @@ describe("member quota (SPEC §5.1 step 6)", () => {
     const owner = project("owner");
     const id = await createImage(owner);
     for (let n = 0; n < 5; n++)
-      expect((await withVars({ IMAGE_MEMBER_QUOTA: "-1" }, addReq(owner, id, `u${n}`))).status).toBe(200);
+      expect((await fetchWith({ IMAGE_MEMBER_QUOTA: "-1" }, addReq(owner, id, `u${n}`))).status).toBe(200);
     const other = await createImage(owner);
-    const res = await withVars({ IMAGE_MEMBER_QUOTA: "0" }, addReq(owner, other, "x"));
+    const res = await fetchWith({ IMAGE_MEMBER_QUOTA: "0" }, addReq(owner, other, "x"));
     expect(((await res.json()) as { message: string }).message).toMatch(/Attempted: 1, Maximum: 0$/);
   });
 
   it("a quota that is not an integer fails closed: 503", async () => {
     const owner = project("owner");
     const id = await createImage(owner);
-    const res = await withVars({ IMAGE_MEMBER_QUOTA: "lots" }, addReq(owner, id, "x"));
+    const res = await fetchWith({ IMAGE_MEMBER_QUOTA: "lots" }, addReq(owner, id, "x"));
     expect(res.status).toBe(503);
     expect(await res.json()).toStrictEqual(
       errorBody(503, "The server is currently unavailable. Please try again at a later time."),
@@ -117,10 +108,10 @@ describe("races are settled by the database (SPEC §3, §10.5)", () => {
   it("20 concurrent distinct adds to an image 5 below the quota: five 200, fifteen 413, never above", async () => {
     const owner = project("owner");
     const id = await createImage(owner);
-    for (let n = 0; n < 5; n++) await withVars({ IMAGE_MEMBER_QUOTA: "10" }, addReq(owner, id, `pre-${n}`));
+    for (let n = 0; n < 5; n++) await fetchWith({ IMAGE_MEMBER_QUOTA: "10" }, addReq(owner, id, `pre-${n}`));
     const results = await Promise.all(
       Array.from({ length: 20 }, (_, n) =>
-        withVars({ IMAGE_MEMBER_QUOTA: "10" }, addReq(owner, id, `racer-${n}`)),
+        fetchWith({ IMAGE_MEMBER_QUOTA: "10" }, addReq(owner, id, `racer-${n}`)),
       ),
     );
     const statuses = results.map((r) => r.status);

@@ -1,0 +1,393 @@
+import { env } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
+import { guard } from "../../src/db/guard";
+import { StorageUnavailable, UNAVAILABLE } from "../../src/http/errors";
+import { addMember } from "../../src/members/store";
+import { dump } from "../helpers";
+import { D1_ERRORS, type FaultMode, faultyD1 } from "./faulty-d1";
+import { BASE, type Caller, fetchApp, identityHeaders, LEAK } from "./support";
+
+/**
+ * D1 failing at each of its calls in turn, for every member route and image create, show,
+ * list, patch and delete: the client gets 503 with Retry-After and the SPEC body (no SQL, no
+ * D1 text), the failure is logged with the request id, and nothing is half-written: the
+ * database is exactly as before. A batch that fails inside its transaction (after its own
+ * writes ran) must roll back whole.
+ */
+const r = crypto.randomUUID().slice(0, 8);
+const owner: Caller = { project: `owner-${r}`, admin: false };
+const member: Caller = { project: `member-${r}`, admin: false };
+
+async function send(
+  who: Caller,
+  method: string,
+  path: string,
+  body?: unknown,
+  db?: D1Database,
+  accept = "application/json",
+) {
+  const headers: Record<string, string> = { ...identityHeaders(who), Accept: accept };
+  const requestId = `fault-${crypto.randomUUID()}`;
+  headers["X-Openstack-Request-Id"] = requestId;
+  if (body !== undefined)
+    headers["Content-Type"] =
+      method === "PATCH" ? "application/openstack-images-v2.1-json-patch" : "application/json";
+  const res = await fetchApp(
+    new Request(`${BASE}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    }),
+    db ? { DB: db } : {},
+  );
+  return { res, text: await res.text(), requestId: `req-${requestId}` };
+}
+
+async function ok(who: Caller, method: string, path: string, body?: unknown) {
+  const { res, text } = await send(who, method, path, body);
+  expect(res.status, text).toBeLessThan(300);
+  return text === "" ? null : JSON.parse(text);
+}
+
+/** A shared image of `owner` with `member` pending; returns its id. */
+async function fixture(): Promise<string> {
+  const image = await ok(owner, "POST", "/v2/images", { name: "faults", tags: [`faults-${r}`] });
+  await ok(owner, "POST", `/v2/images/${image.id}/members`, { member_id: member.project });
+  return image.id as string;
+}
+
+interface Scenario {
+  name: string;
+  /** Prepares data (with the real binding) and returns the request to fault. */
+  prepare(): Promise<{ who: Caller; method: string; path: string; body?: unknown }>;
+  /** The status once no call fails. */
+  success: number;
+}
+
+const SCENARIOS: Scenario[] = [
+  {
+    name: "POST /v2/images/{id}/members",
+    success: 200,
+    prepare: async () => ({
+      who: owner,
+      method: "POST",
+      path: `/v2/images/${await fixture()}/members`,
+      body: { member_id: `new-${r}` },
+    }),
+  },
+  {
+    name: "GET /v2/images/{id}/members",
+    success: 200,
+    prepare: async () => ({ who: owner, method: "GET", path: `/v2/images/${await fixture()}/members` }),
+  },
+  {
+    name: "GET /v2/images/{id}/members/{member}",
+    success: 200,
+    prepare: async () => ({
+      who: member,
+      method: "GET",
+      path: `/v2/images/${await fixture()}/members/${member.project}`,
+    }),
+  },
+  {
+    name: "PUT /v2/images/{id}/members/{member}",
+    success: 200,
+    prepare: async () => ({
+      who: member,
+      method: "PUT",
+      path: `/v2/images/${await fixture()}/members/${member.project}`,
+      body: { status: "accepted" },
+    }),
+  },
+  {
+    name: "PUT /v2/images/{id}/members/{member} with an invalid status",
+    success: 400,
+    prepare: async () => ({
+      who: member,
+      method: "PUT",
+      path: `/v2/images/${await fixture()}/members/${member.project}`,
+      body: { status: "bogus" },
+    }),
+  },
+  {
+    name: "DELETE /v2/images/{id}/members/{member}",
+    success: 204,
+    prepare: async () => ({
+      who: owner,
+      method: "DELETE",
+      path: `/v2/images/${await fixture()}/members/${member.project}`,
+    }),
+  },
+  {
+    name: "POST /v2/images",
+    success: 201,
+    prepare: async () => ({
+      who: owner,
+      method: "POST",
+      path: "/v2/images",
+      body: { name: "created", visibility: "private" },
+    }),
+  },
+  {
+    name: "GET /v2/images/{id}",
+    success: 200,
+    prepare: async () => ({ who: member, method: "GET", path: `/v2/images/${await fixture()}` }),
+  },
+  {
+    name: "GET /v2/images?marker=…",
+    success: 200,
+    prepare: async () => ({
+      who: owner,
+      method: "GET",
+      path: `/v2/images?tag=faults-${r}&marker=${await fixture()}`,
+    }),
+  },
+  {
+    name: "PATCH /v2/images/{id}",
+    success: 200,
+    prepare: async () => ({
+      who: owner,
+      method: "PATCH",
+      path: `/v2/images/${await fixture()}`,
+      body: [
+        { op: "replace", path: "/name", value: "patched" },
+        { op: "replace", path: "/visibility", value: "community" },
+      ],
+    }),
+  },
+  {
+    name: "DELETE /v2/images/{id}",
+    success: 204,
+    prepare: async () => ({ who: owner, method: "DELETE", path: `/v2/images/${await fixture()}` }),
+  },
+];
+
+const MODES: [string, (n: number) => FaultMode][] = [
+  ["D1 throws", (n) => ({ kind: "throw", error: D1_ERRORS[n % D1_ERRORS.length] })],
+  ["the batch fails inside its transaction", () => ({ kind: "abort-in-transaction" })],
+];
+
+let errors: MockInstance<typeof console.error>;
+beforeEach(() => {
+  errors = vi.spyOn(console, "error").mockImplementation(() => {});
+});
+afterEach(() => {
+  errors.mockRestore();
+});
+
+/** The log lines written during one request, parsed. */
+function logged(): Record<string, unknown>[] {
+  return errors.mock.calls.map((args) => {
+    try {
+      return JSON.parse(String(args[0])) as Record<string, unknown>;
+    } catch {
+      return { raw: args.map(String).join(" ") };
+    }
+  });
+}
+
+let injected = 0;
+const callsPerRoute: Record<string, number> = {};
+
+describe("D1 failing at each call of each route", () => {
+  for (const scenario of SCENARIOS) {
+    for (const [modeName, mode] of MODES) {
+      it(`${scenario.name}: ${modeName} → 503, logged, nothing written`, async () => {
+        const req = await scenario.prepare();
+        for (let n = 1; ; n++) {
+          const before = await dump();
+          errors.mockClear();
+          const faulty = faultyD1(env.DB, n, mode(n));
+          const { res, text, requestId } = await send(req.who, req.method, req.path, req.body, faulty.db);
+          if (faulty.calls() < n) {
+            // No call left to fail: the request went through.
+            expect(res.status, text).toBe(scenario.success);
+            callsPerRoute[scenario.name] = n - 1;
+            expect(n - 1, "the route made no D1 call at all").toBeGreaterThan(0);
+            break;
+          }
+          injected++;
+          const where = `fault at call ${n} (${faulty.failed()})`;
+          expect(res.status, `${where}: ${text}`).toBe(503);
+          expect(res.headers.get("Retry-After"), where).toMatch(/^[1-9]\d*$/);
+          expect(res.headers.get("Content-Type"), where).toBe("application/json");
+          expect(JSON.parse(text), where).toStrictEqual({
+            message: UNAVAILABLE,
+            code: "503 Service Unavailable",
+            title: "Service Unavailable",
+          });
+          expect(text, where).not.toMatch(LEAK);
+          expect(res.headers.get("x-openstack-request-id"), where).toBe(requestId);
+          const lines = logged();
+          expect(
+            lines.some((l) => l.level === "error" && l.request_id === requestId),
+            `${where}: ${JSON.stringify(lines)}`,
+          ).toBe(true);
+          expect(await dump(), `${where}: the database changed`).toBe(before);
+        }
+      });
+    }
+  }
+
+  it("answers text to clients that do not ask for JSON", async () => {
+    const image = await fixture();
+    const faulty = faultyD1(env.DB, 1, { kind: "throw", error: D1_ERRORS[3] });
+    const { res, text } = await send(
+      owner,
+      "GET",
+      `/v2/images/${image}/members`,
+      undefined,
+      faulty.db,
+      "*/*",
+    );
+    expect(res.status).toBe(503);
+    expect(res.headers.get("Retry-After")).toMatch(/^[1-9]\d*$/);
+    expect(res.headers.get("Content-Type")).toBe("text/plain; charset=UTF-8");
+    expect(text).toBe(`503 Service Unavailable\n\n${UNAVAILABLE}\n`);
+  });
+
+  it("injected a fault at every D1 call of every route", () => {
+    console.log(
+      `faults suite: ${injected} faults injected; D1 calls per route: ${JSON.stringify(callsPerRoute)}`,
+    );
+    expect(Object.keys(callsPerRoute).length).toBe(SCENARIOS.length);
+    expect(injected).toBeGreaterThanOrEqual(SCENARIOS.length * MODES.length);
+  });
+});
+
+describe("src/db/guard.ts", () => {
+  it("passes results through unchanged", async () => {
+    const db = guard(env.DB);
+    const q = "SELECT 1 AS one, 'x' AS two";
+    expect(await db.prepare(q).first()).toStrictEqual(await env.DB.prepare(q).first());
+    expect(await db.prepare(q).first("two")).toBe("x");
+    expect((await db.prepare(q).all()).results).toStrictEqual([{ one: 1, two: "x" }]);
+    expect(await db.prepare(q).raw()).toStrictEqual([[1, "x"]]);
+    expect((await db.prepare("SELECT ?1 AS v").bind(7).run()).results).toStrictEqual([{ v: 7 }]);
+    const [a, b] = await db.batch([db.prepare("SELECT 1 AS v"), db.prepare("SELECT ?1 AS v").bind(2)]);
+    expect([a?.results, b?.results]).toStrictEqual([[{ v: 1 }], [{ v: 2 }]]);
+  });
+
+  it("turns every D1 failure into StorageUnavailable (503, Retry-After), keeping the cause for the log", async () => {
+    for (const error of D1_ERRORS) {
+      for (const call of ["first", "all", "run", "raw", "batch"] as const) {
+        const db = guard(faultyD1(env.DB, 1, { kind: "throw", error }).db);
+        const statement = db.prepare("SELECT 1");
+        const attempt: Promise<unknown> =
+          call === "batch"
+            ? db.batch([statement])
+            : call === "first"
+              ? statement.first()
+              : call === "all"
+                ? statement.all()
+                : call === "run"
+                  ? statement.run()
+                  : statement.raw();
+        const thrown = await attempt.then(
+          () => null,
+          (e: unknown) => e,
+        );
+        expect(thrown, `${call}: ${String(error)}`).toBeInstanceOf(StorageUnavailable);
+        const e = thrown as StorageUnavailable;
+        expect([e.status, e.explanation, e.headers["Retry-After"]]).toStrictEqual([
+          503,
+          UNAVAILABLE,
+          e.headers["Retry-After"],
+        ]);
+        expect(e.headers["Retry-After"]).toMatch(/^[1-9]\d*$/);
+        expect(e.cause).toBe(error);
+      }
+    }
+  });
+
+  it("a real SQLite error inside a batch is a 503 too, and the batch is rolled back", async () => {
+    const image = await fixture();
+    const before = await dump();
+    const db = guard(env.DB);
+    const thrown = await db
+      .batch([
+        db.prepare("UPDATE images SET name = 'half-written' WHERE id = ?1").bind(image),
+        db.prepare("SELECT * FROM fault_injection_no_such_table"),
+      ])
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
+    expect(thrown).toBeInstanceOf(StorageUnavailable);
+    expect(await dump()).toBe(before);
+  });
+
+  it("lets the UNIQUE violation through, so the members store still answers 409", async () => {
+    const image = await fixture();
+    const db = guard(env.DB);
+    const caller = { projectId: owner.project, userId: null, roles: [], isAdmin: false };
+    const first = await addMember(db, caller, image, `dup-${r}`, 128);
+    expect(first.kind).toBe("added");
+    expect(await addMember(db, caller, image, `dup-${r}`, 128)).toStrictEqual({ kind: "duplicate" });
+    // And through the whole app, with the guard in place.
+    const again = await send(owner, "POST", `/v2/images/${image}/members`, { member_id: `dup-${r}` });
+    expect(again.res.status).toBe(409);
+    expect(JSON.parse(again.text).message).toBe(`Member dup-${r} is duplicated for image ${image}`);
+  });
+
+  it("an injected UNIQUE violation still answers 409, not 503", async () => {
+    const image = await fixture();
+    const unique = new Error(
+      "D1_ERROR: UNIQUE constraint failed: image_members.image_id, image_members.member_id: SQLITE_CONSTRAINT",
+    );
+    const faulty = faultyD1(env.DB, 1, { kind: "throw", error: unique });
+    const { res, text } = await send(
+      owner,
+      "POST",
+      `/v2/images/${image}/members`,
+      { member_id: `x-${r}` },
+      faulty.db,
+    );
+    expect(res.status, text).toBe(409);
+    expect(JSON.parse(text).message).toBe(`Member x-${r} is duplicated for image ${image}`);
+  });
+
+  it("a duplicate image id is still 409 through the guard", async () => {
+    const id = crypto.randomUUID();
+    await ok(owner, "POST", "/v2/images", { id });
+    const { res, text } = await send(owner, "POST", "/v2/images", { id });
+    expect(res.status, text).toBe(409);
+    expect(JSON.parse(text).message).toBe(`Image with identifier ${id} already exists!`);
+  });
+});
+
+describe("D1 failing as an upload finishes", () => {
+  it("503, the image back to queued with no object left, and a retry works", async () => {
+    const image = await ok(owner, "POST", "/v2/images", {
+      name: "upload-fault",
+      disk_format: "raw",
+      container_format: "bare",
+    });
+    const upload = (db?: D1Database) =>
+      fetchApp(
+        new Request(`${BASE}/v2/images/${image.id}/file`, {
+          method: "PUT",
+          headers: {
+            ...identityHeaders(owner),
+            Accept: "application/json",
+            "Content-Type": "application/octet-stream",
+          },
+          body: new Uint8Array([1, 2, 3, 4]),
+        }),
+        db ? { DB: db } : {},
+      );
+    // Call 1 starts the upload (a batch), call 2 finishes it: that one fails.
+    const faulty = faultyD1(env.DB, 2, { kind: "throw", error: D1_ERRORS[0] });
+    const res = await upload(faulty.db);
+    expect(faulty.failed()).not.toBeNull();
+    expect(res.status, await res.clone().text()).toBe(503);
+    expect(res.headers.get("Retry-After")).not.toBeNull();
+    const row = await env.DB.prepare("SELECT status, upload_id FROM images WHERE id = ?")
+      .bind(image.id)
+      .first<{ status: string; upload_id: string | null }>();
+    expect(row).toStrictEqual({ status: "queued", upload_id: null });
+    expect(await env.IMAGE_DATA.head(image.id)).toBeNull();
+    expect((await env.IMAGE_DATA.list()).objects.some((o) => o.key.includes(image.id))).toBe(false);
+    expect((await upload()).status).toBe(204);
+  });
+});
