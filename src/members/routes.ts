@@ -6,6 +6,7 @@ import { jsonBody, MEMBER_BODY_LIMIT } from "../http/body";
 import { ApiError } from "../http/errors";
 import { allowOnly } from "../http/routing";
 import { validate } from "../http/validate";
+import { notifyMember } from "../notify";
 import {
   checkAdd,
   checkDelete,
@@ -41,6 +42,7 @@ members.post(
     const result = await addMember(c.get("db"), caller, image_id.id, memberId, quota);
     switch (result.kind) {
       case "added":
+        notifyMember(c, "create", result.member);
         return c.json(memberView(result.member), 200);
       case "duplicate":
         throw duplicateMember(image_id, memberId);
@@ -76,7 +78,10 @@ members.put(
     const { image_id, member_id } = c.req.valid("param");
     const status = c.req.valid("json");
     const r = await updateMemberStatus(c.get("db"), caller, image_id.id, member_id, status);
-    if (r.written) return c.json(memberView(r.written));
+    if (r.written) {
+      notifyMember(c, "update", r.written);
+      return c.json(memberView(r.written));
+    }
     checkUpdate(caller, image_id, member_id, r.image, r.member !== null);
     if (status === null) throw new ApiError(400, INVALID_STATUS);
     // Read and write ran in one transaction: rules that pass mean the UPDATE matched.
@@ -88,7 +93,10 @@ members.delete("/:image_id/members/:member_id", validate("param", memberParams),
   const caller = projectCaller(c.get("caller"));
   const { image_id, member_id } = c.req.valid("param");
   const r = await deleteMember(c.get("db"), caller, image_id.id, member_id);
-  if (r.written) return c.body(null, 204);
+  if (r.written) {
+    notifyMember(c, "delete", r.written);
+    return c.body(null, 204);
+  }
   checkDelete(caller, image_id, member_id, r.image, r.member !== null);
   throw new Error("member delete neither written nor refused");
 });

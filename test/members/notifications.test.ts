@@ -1,0 +1,123 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { MemberEvent } from "../../src/members/events";
+import { BASE, createImage, expectError, fetchWith, identity, project } from "../helpers";
+
+/** A Queue binding that records what is sent, or fails every send. */
+function fakeQueue(fail = false) {
+  const sent: MemberEvent[] = [];
+  const queue = {
+    async send(message: MemberEvent) {
+      if (fail) throw new Error("Queue send failed: internal error");
+      sent.push(structuredClone(message));
+    },
+    async sendBatch() {
+      throw new Error("not used");
+    },
+  } as unknown as Queue;
+  return { queue, sent };
+}
+
+function req(who: string, method: string, path: string, body?: unknown) {
+  return new Request(`${BASE}${path}`, {
+    method,
+    headers: { ...identity({ project: who }), Accept: "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+const OSLO_TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$/;
+
+afterEach(() => vi.restoreAllMocks());
+
+describe("member notifications (SPEC §9)", () => {
+  it("create, update and delete each send one event in Glance's shape", async () => {
+    const { queue, sent } = fakeQueue();
+    const owner = project("owner");
+    const member = project("member");
+    const id = await createImage(owner);
+    const env = { NOTIFICATIONS: queue };
+    expect(
+      (await fetchWith(env, req(owner, "POST", `/v2/images/${id}/members`, { member_id: member }))).status,
+    ).toBe(200);
+    const put = req(member, "PUT", `/v2/images/${id}/members/${member}`, { status: "accepted" });
+    expect((await fetchWith(env, put)).status).toBe(200);
+    expect((await fetchWith(env, req(owner, "DELETE", `/v2/images/${id}/members/${member}`))).status).toBe(
+      204,
+    );
+
+    expect(sent.map((e) => e.event_type)).toEqual([
+      "image.member.create",
+      "image.member.update",
+      "image.member.delete",
+    ]);
+    for (const event of sent) {
+      expect(Object.keys(event)).toEqual([
+        "message_id",
+        "publisher_id",
+        "event_type",
+        "priority",
+        "timestamp",
+        "payload",
+      ]);
+      expect(event.publisher_id).toBe("image.glance.test");
+      expect(event.priority).toBe("INFO");
+      expect(event.timestamp).toMatch(OSLO_TIME);
+      expect(event.payload).toMatchObject({ image_id: id, member_id: member });
+      expect(event.payload.created_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+    }
+    const [create, update, remove] = sent;
+    expect(create?.payload).toMatchObject({ status: "pending", deleted: false, deleted_at: null });
+    expect(update?.payload).toMatchObject({ status: "accepted", deleted: false, deleted_at: null });
+    expect(remove?.payload).toMatchObject({ status: "accepted", deleted: true });
+    expect(remove?.payload.deleted_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+    expect(new Set(sent.map((e) => e.message_id)).size).toBe(3);
+  });
+
+  it("refused changes and reads send nothing", async () => {
+    const { queue, sent } = fakeQueue();
+    const owner = project("owner");
+    const id = await createImage(owner);
+    const env = { NOTIFICATIONS: queue };
+    await fetchWith(env, req(owner, "POST", `/v2/images/${id}/members`, { member_id: "m" }));
+    sent.length = 0;
+    await expectError(
+      await fetchWith(env, req(owner, "POST", `/v2/images/${id}/members`, { member_id: "m" })),
+      409,
+      `Member m is duplicated for image ${id}`,
+    );
+    expect(
+      (await fetchWith(env, req(owner, "PUT", `/v2/images/${id}/members/m`, { status: "accepted" }))).status,
+    ).toBe(403);
+    expect((await fetchWith(env, req(owner, "DELETE", `/v2/images/${id}/members/ghost`))).status).toBe(404);
+    expect((await fetchWith(env, req(owner, "GET", `/v2/images/${id}/members`))).status).toBe(200);
+    expect(sent).toEqual([]);
+  });
+
+  it("a failure to enqueue never fails or undoes the call; it is logged with the request id", async () => {
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const { queue } = fakeQueue(true);
+    const owner = project("owner");
+    const id = await createImage(owner);
+    const add = req(owner, "POST", `/v2/images/${id}/members`, { member_id: "kept" });
+    const res = await fetchWith({ NOTIFICATIONS: queue }, add);
+    expect(res.status).toBe(200);
+    const requestId = res.headers.get("x-openstack-request-id");
+    const show = await fetchWith({}, req(owner, "GET", `/v2/images/${id}/members/kept`));
+    expect(show.status).toBe(200);
+    const lines = errors.mock.calls.map((args) => JSON.parse(String(args[0])) as Record<string, string>);
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        request_id: requestId,
+        msg: `could not enqueue image.member.create for image ${id}`,
+      }),
+    );
+  });
+
+  it("without a NOTIFICATIONS binding nothing is attempted", async () => {
+    const owner = project("owner");
+    const id = await createImage(owner);
+    expect(
+      (await fetchWith({}, req(owner, "POST", `/v2/images/${id}/members`, { member_id: "quiet" }))).status,
+    ).toBe(200);
+  });
+});
