@@ -1,5 +1,4 @@
-import { UNAVAILABLE } from "./auth/strategy";
-import { ApiError } from "./http/errors";
+import { ApiError, UNAVAILABLE } from "./http/errors";
 
 const DEFAULT_MEMBER_QUOTA = 128;
 

@@ -23,8 +23,6 @@ const STRATEGIES: Record<string, IdentityStrategy | undefined> = {
   keystone,
 };
 
-// Defined with the other error texts, where keystone.ts can import it without an import cycle.
-export { UNAVAILABLE };
 
 const warned = new Set<string>();
 
