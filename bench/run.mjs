@@ -1,0 +1,573 @@
+#!/usr/bin/env node
+// npm run bench [-- options]        member operations on a small database (one image, 10 members)
+// npm run bench:scale [-- options]  the same service on 100,000 images / 1,000,000 memberships
+//                                   against a small database with the same callers, side by side
+//
+// Options:
+//   --duration S      seconds per wrk run (default 5, at least 5 for published figures)
+//   --runs N          runs per operation, interleaved across operations and servers (default 3)
+//   --connections C   wrk connections (default 16); --threads T wrk threads (default 1)
+//   --cpu N           the CPU the service is pinned to with taskset (default 0; wrk gets the
+//                     others); --no-pin runs both unpinned (also the fallback without taskset)
+//   --glance          also start OpenStack Glance (Debian glance-api, installed if missing) pinned
+//                     the same way, load it with the same operations and print glance-edge/Glance
+//   --images N        --scale: total images (default 100000; 10 memberships each)
+//   --keep            keep the throw-away state directory (printed) instead of deleting it
+//
+// The service runs through `npm run serve` on a free loopback port with trusted-headers identity
+// and its own throw-away persist dir, so the developer's .wrangler/state is never touched. Every
+// process started here is stopped at the end, also on failure or Ctrl-C. A JSON summary goes to
+// bench/results/ (git-ignored).
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { PROBE_MEMBER, PROBE_OWNER, seed } from "./seed-scale.mjs";
+
+const bench = dirname(fileURLToPath(import.meta.url));
+const root = join(bench, "..");
+
+const { values: opt } = parseArgs({
+  options: {
+    duration: { type: "string", default: "5" },
+    runs: { type: "string", default: "3" },
+    connections: { type: "string", default: "16" },
+    threads: { type: "string", default: "1" },
+    cpu: { type: "string", default: "0" },
+    "no-pin": { type: "boolean", default: false },
+    glance: { type: "boolean", default: false },
+    scale: { type: "boolean", default: false },
+    images: { type: "string", default: "100000" },
+    keep: { type: "boolean", default: false },
+  },
+});
+const DURATION = Number(opt.duration);
+const RUNS = Number(opt.runs);
+const OWNER = "perf-owner-project";
+const MEMBER = "perf-member-01";
+
+const log = (line) => console.error(line);
+const load = () => loadavg().map((x) => x.toFixed(2));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---- processes we started: stopped on every way out ---------------------------------------------
+const groups = new Set();
+function killGroups(signal) {
+  for (const pid of groups) {
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      groups.delete(pid); // already gone
+    }
+  }
+}
+let scratch = null; // the throw-away state directory, removed on every way out unless --keep
+function removeScratch() {
+  if (scratch === null) return;
+  if (opt.keep) log(`bench: kept ${scratch}`);
+  else rmSync(scratch, { recursive: true, force: true });
+  scratch = null;
+}
+process.on("exit", () => {
+  killGroups("SIGKILL");
+  removeScratch();
+});
+let interrupted = false;
+const loaders = new Set(); // running wrk processes
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.on(signal, async () => {
+    interrupted = true;
+    log(`bench: ${signal}, stopping`);
+    for (const child of loaders) child.kill("SIGTERM");
+    await stopAll();
+    process.exit(130);
+  });
+}
+
+async function stopAll() {
+  killGroups("SIGTERM");
+  for (let i = 0; i < 50 && groups.size > 0; i++) {
+    await sleep(100);
+    for (const pid of groups) {
+      try {
+        process.kill(-pid, 0);
+      } catch {
+        groups.delete(pid);
+      }
+    }
+  }
+  killGroups("SIGKILL");
+  groups.clear();
+}
+
+/** Starts a command in its own process group (so the whole tree can be stopped), output to a log. */
+function startGroup(cmd, args, logFile) {
+  const out = openSync(logFile, "a");
+  const child = spawn(cmd, args, { cwd: root, detached: true, stdio: ["ignore", out, out] });
+  groups.add(child.pid);
+  child.on("exit", () => {
+    child.exited = true;
+  });
+  return child;
+}
+
+// ---- tools ----------------------------------------------------------------------------------------
+const have = (cmd, args = ["--version"]) => !spawnSync(cmd, args, { stdio: "ignore" }).error;
+
+function aptInstall(...packages) {
+  const sudo = process.getuid?.() === 0 ? [] : ["sudo", "-n"];
+  const apt = (...args) =>
+    spawnSync(sudo[0] ?? "apt-get", [...sudo.slice(1), ...(sudo.length ? ["apt-get"] : []), ...args], {
+      stdio: "inherit",
+      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+    }).status === 0;
+  log(`bench: installing ${packages.join(" ")} with apt-get`);
+  const install = () => apt("install", "-y", "--no-install-recommends", ...packages);
+  if (!install() && !(apt("update") && install())) {
+    throw new Error(`could not install ${packages.join(" ")}; install them and run again`);
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// ---- pinning ---------------------------------------------------------------------------------------
+const nproc = cpus().length;
+const pin = !opt["no-pin"] && have("taskset", ["-V"]) && nproc > 1;
+const serviceCpu = Number(opt.cpu);
+const loadCpus = [...Array(nproc).keys()].filter((c) => c !== serviceCpu).join(",");
+const pinned = (cpu, cmd, args) => (pin ? ["taskset", ["-c", String(cpu), cmd, ...args]] : [cmd, args]);
+
+// ---- servers ---------------------------------------------------------------------------------------
+async function waitFor(url, okStatus, child, logFile, seconds = 180) {
+  for (let i = 0; i < seconds * 5; i++) {
+    if (child.exited) break;
+    try {
+      const r = await fetch(url);
+      if (r.status === okStatus) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(200);
+  }
+  const tail = readFileSync(logFile, "utf8").split("\n").slice(-30).join("\n");
+  throw new Error(`${url} did not come up (log ${logFile}):\n${tail}`);
+}
+
+async function startEdge(name, persistTo, dist, build) {
+  const port = await freePort();
+  mkdirSync(persistTo, { recursive: true });
+  const logFile = join(persistTo, "..", `serve-${name}.log`);
+  const args = ["run", "--silent", "serve", "--", "--port", String(port), "--persist-to", persistTo];
+  args.push("--outdir", dist, ...(build ? [] : ["--no-build"]));
+  const child = startGroup(...pinned(serviceCpu, "npm", args), logFile);
+  await waitFor(`http://127.0.0.1:${port}/versions`, 200, child, logFile);
+  log(`bench: glance-edge (${name}) up on port ${port}, pid ${child.pid}`);
+  return { name, kind: "edge", base: `http://127.0.0.1:${port}`, child };
+}
+
+/** Glance 25 from Debian, trusting the same identity headers; its own config, fresh SQLite. */
+async function startGlance(dir) {
+  if (!have("glance-api")) aptInstall("glance-api");
+  const port = await freePort();
+  mkdirSync(join(dir, "conf.d"), { recursive: true });
+  for (const sub of ["images", "staging", "lock", "policy.d"]) mkdirSync(join(dir, sub), { recursive: true });
+  writeFileSync(
+    join(dir, "glance-api.conf"),
+    `[DEFAULT]
+bind_host = 127.0.0.1
+bind_port = ${port}
+workers = 1
+debug = false
+use_stderr = false
+log_file = ${dir}/glance-api.log
+enforce_secure_rbac = false
+node_staging_uri = file://${dir}/staging
+[database]
+connection = sqlite:///${dir}/glance.sqlite
+[glance_store]
+stores = file
+default_store = file
+filesystem_store_datadir = ${dir}/images
+[oslo_concurrency]
+lock_path = ${dir}/lock
+[oslo_messaging_notifications]
+driver = noop
+[oslo_policy]
+policy_file = ${dir}/policy.yaml
+policy_dirs = ${dir}/policy.d
+enforce_new_defaults = false
+enforce_scope = false
+[paste_deploy]
+flavor = trusted-auth
+config_file = ${dir}/glance-api-paste.ini
+`,
+  );
+  // Glance's own keystone pipeline without keystonemiddleware: ContextMiddleware trusts the
+  // X-Identity-Status/X-Project-Id/X-Roles headers. Loopback only.
+  writeFileSync(
+    join(dir, "glance-api-paste.ini"),
+    `[pipeline:glance-api-trusted-auth]
+pipeline = cors healthcheck http_proxy_to_wsgi versionnegotiation osprofiler context rootapp
+[composite:rootapp]
+paste.composite_factory = glance.api:root_app_factory
+/: apiversions
+/v2: apiv2app
+[app:apiversions]
+paste.app_factory = glance.api.versions:create_resource
+[app:apiv2app]
+paste.app_factory = glance.api.v2.router:API.factory
+[filter:healthcheck]
+paste.filter_factory = oslo_middleware:Healthcheck.factory
+backends = disable_by_file
+disable_by_file_path = ${dir}/healthcheck_disable
+[filter:versionnegotiation]
+paste.filter_factory = glance.api.middleware.version_negotiation:VersionNegotiationFilter.factory
+[filter:context]
+paste.filter_factory = glance.api.middleware.context:ContextMiddleware.factory
+[filter:osprofiler]
+paste.filter_factory = osprofiler.web:WsgiMiddleware.factory
+[filter:cors]
+paste.filter_factory = oslo_middleware.cors:filter_factory
+oslo_config_project = glance
+oslo_config_program = glance-api
+[filter:http_proxy_to_wsgi]
+paste.filter_factory = oslo_middleware:HTTPProxyToWSGI.factory
+`,
+  );
+  writeFileSync(join(dir, "policy.yaml"), "{}\n");
+  const conf = ["--config-file", join(dir, "glance-api.conf"), "--config-dir", join(dir, "conf.d")];
+  const sync = spawnSync("glance-manage", [...conf, "db_sync"], { encoding: "utf8" });
+  if (sync.status !== 0) throw new Error(`glance-manage db_sync failed:\n${sync.stdout}${sync.stderr}`);
+  const logFile = join(dir, "glance-api.stdout");
+  const child = startGroup(...pinned(serviceCpu, "glance-api", conf), logFile);
+  await waitFor(`http://127.0.0.1:${port}/`, 300, child, logFile, 120);
+  log(`bench: Glance up on port ${port}, pid ${child.pid}`);
+  return { name: "glance", kind: "glance", base: `http://127.0.0.1:${port}`, child };
+}
+
+async function stop(server) {
+  const pid = server.child.pid;
+  try {
+    process.kill(-pid, "SIGTERM");
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 100 && !server.child.exited; i++) await sleep(100);
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // gone
+  }
+  groups.delete(pid);
+}
+
+// ---- API seeding ----------------------------------------------------------------------------------
+function as(base, project) {
+  const headers = {
+    "X-Identity-Status": "Confirmed",
+    "X-Project-Id": project,
+    "X-User-Id": "bench-user",
+    "X-Roles": "member,reader",
+    Accept: "application/json",
+    "Content-Type": "application/json",
+  };
+  return async (method, path, body) => {
+    const r = await fetch(`${base}${path}`, { method, headers, body: body && JSON.stringify(body) });
+    const text = await r.text();
+    if (!r.ok) throw new Error(`${method} ${path} as ${project}: ${r.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  };
+}
+
+/** One shared image of OWNER with 10 members, MEMBER among them (as Glance's perf.sh does). */
+async function seedMembers(server) {
+  const owner = as(server.base, OWNER);
+  const image = await owner("POST", "/v2/images", {
+    name: "bench",
+    visibility: "shared",
+    disk_format: "raw",
+    container_format: "bare",
+  });
+  for (let i = 1; i <= 10; i++) {
+    await owner("POST", `/v2/images/${image.id}/members`, {
+      member: `perf-member-${String(i).padStart(2, "0")}`,
+    });
+  }
+  const { members } = await owner("GET", `/v2/images/${image.id}/members`);
+  if (members.length !== 10) throw new Error(`expected 10 members, got ${members.length}`);
+  await as(server.base, MEMBER)("GET", `/v2/images/${image.id}/members/${MEMBER}`);
+  return image.id;
+}
+
+function operations(server, imageId, scale) {
+  const members = `/v2/images/${imageId}/members`;
+  const ops = [
+    { op: "list", project: OWNER, target: members, what: "member list as owner (10 members)" },
+    { op: "show", project: MEMBER, target: `${members}/${MEMBER}`, what: "member show as the member" },
+  ];
+  if (scale) {
+    ops.push(
+      {
+        op: "images-member",
+        project: PROBE_MEMBER,
+        target: "/v2/images",
+        what: "GET /v2/images as a member",
+      },
+      { op: "images-owner", project: PROBE_OWNER, target: "/v2/images", what: "GET /v2/images as an owner" },
+    );
+  } else {
+    ops.push(
+      {
+        op: "put",
+        project: MEMBER,
+        target: `${members}/${MEMBER}`,
+        method: "PUT",
+        what: "PUT status toggle",
+      },
+      { op: "versions", target: "/versions", what: "GET /versions (ceiling)" },
+    );
+  }
+  return ops.filter((o) => server.kind === "edge" || !o.op.startsWith("images"));
+}
+
+// ---- wrk --------------------------------------------------------------------------------------------
+/** One wrk run; async so that Ctrl-C is handled while it runs. */
+function wrk(server, op, seconds) {
+  const args = ["-t", opt.threads, "-c", opt.connections, "-d", `${seconds}s`, "--latency"];
+  args.push("-s", join(bench, "wrk.lua"), server.base);
+  const [cmd, full] = pin ? ["taskset", ["-c", loadCpus, "wrk", ...args]] : ["wrk", args];
+  const env = { ...process.env, OP: op.op, TARGET: op.target, METHOD: op.method ?? "GET" };
+  if (op.project) env.PROJECT = op.project;
+  else delete env.PROJECT;
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, full, { env, stdio: ["ignore", "pipe", "pipe"] });
+    loaders.add(child);
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+    });
+    child.stderr.on("data", (d) => {
+      out += d;
+    });
+    child.on("error", reject);
+    child.on("close", (code) => {
+      loaders.delete(child);
+      const line = out.split("\n").find((l) => l.startsWith("RESULT "));
+      if (code !== 0 || !line) reject(new Error(`wrk failed for ${op.op}:\n${out}`));
+      else resolve(JSON.parse(line.slice(7)));
+    });
+  });
+}
+
+// ---- report -----------------------------------------------------------------------------------------
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+function summarize(results) {
+  const by = new Map();
+  for (const r of results) {
+    const key = `${r.server}\t${r.op}`;
+    if (!by.has(key)) by.set(key, []);
+    by.get(key).push(r);
+  }
+  return [...by.values()].map((rs) => ({
+    server: rs[0].server,
+    op: rs[0].op,
+    runs: rs.length,
+    rps: median(rs.map((r) => r.rps)),
+    rps_min: Math.min(...rs.map((r) => r.rps)),
+    rps_max: Math.max(...rs.map((r) => r.rps)),
+    p50_ms: median(rs.map((r) => r.p50_ms)),
+    p99_ms: median(rs.map((r) => r.p99_ms)),
+    non2xx: rs.reduce((n, r) => n + r.errors.status, 0),
+    socket_errors: rs.reduce(
+      (n, r) => n + r.errors.connect + r.errors.read + r.errors.write + r.errors.timeout,
+      0,
+    ),
+  }));
+}
+
+function table(rows, columns) {
+  const cells = rows.map((r) => columns.map(([, f]) => f(r)));
+  const widths = columns.map(([h], i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const fmt = (c) => c.map((x, i) => (i < 2 ? x.padEnd(widths[i]) : x.padStart(widths[i]))).join("  ");
+  return [fmt(columns.map(([h]) => h)), ...cells.map(fmt)].join("\n");
+}
+
+const f1 = (x) => (x === undefined || Number.isNaN(x) ? "-" : x.toFixed(1));
+const f2 = (x) => (x === undefined || Number.isNaN(x) ? "-" : x.toFixed(2));
+
+// ---- main -------------------------------------------------------------------------------------------
+async function main() {
+  if (!have("wrk", ["-v"])) aptInstall("wrk");
+  const tmp = mkdtempSync(join(tmpdir(), "glance-edge-bench-"));
+  scratch = tmp;
+  const startedAt = new Date();
+  const loadStart = load();
+  log(`bench: state in ${tmp}; nproc ${nproc}; loadavg ${loadStart.join(" ")}`);
+  if (DURATION < 5 || RUNS < 3)
+    log("bench: under 5 s per run or 3 runs: a smoke test, not figures to publish");
+  log(
+    pin
+      ? `bench: service pinned to CPU ${serviceCpu} (taskset), wrk to CPU ${loadCpus}`
+      : "bench: no pinning (--no-pin, no taskset, or one CPU)",
+  );
+  const dist = join(tmp, "dist");
+  const servers = [];
+  let seeded = null;
+  try {
+    if (opt.scale) {
+      const images = Number(opt.images);
+      for (const [name, total] of [
+        ["small", 200],
+        ["scale", images],
+      ]) {
+        const persistTo = join(tmp, name, "state");
+        log(`bench: seeding ${name} database (${total} images, ${total * 10} memberships) by SQL`);
+        const s = await seed({ persistTo, images: total, log });
+        if (name === "scale") seeded = s;
+      }
+      servers.push(await startEdge("small", join(tmp, "small", "state"), dist, true));
+      servers.push(await startEdge("scale", join(tmp, "scale", "state"), dist, false));
+    } else {
+      servers.push(await startEdge("edge", join(tmp, "edge", "state"), dist, true));
+    }
+    if (opt.glance) servers.push(await startGlance(join(tmp, "glance")));
+
+    const plans = [];
+    for (const server of servers) {
+      const imageId = await seedMembers(server);
+      plans.push({ server, ops: operations(server, imageId, opt.scale) });
+      log(`bench: ${server.name}: image ${imageId} with 10 members`);
+    }
+    if (opt.scale) {
+      for (const { server } of plans) {
+        for (const project of [PROBE_MEMBER, PROBE_OWNER]) {
+          const page = await as(server.base, project)("GET", "/v2/images");
+          log(`bench: ${server.name}: GET /v2/images as ${project}: ${page.images.length} images`);
+        }
+      }
+    }
+    // Warm-up (JIT, SQLite page cache), not recorded.
+    for (const { server, ops } of plans) for (const op of ops) await wrk(server, op, 1);
+
+    const results = [];
+    // Operation-major: each operation runs on every server back to back, so the servers being
+    // compared see the same moment of the machine's load.
+    const opNames = [...new Set(plans.flatMap((p) => p.ops.map((o) => o.op)))];
+    for (let run = 1; run <= RUNS; run++) {
+      for (const name of opNames) {
+        for (const { server, ops } of plans) {
+          const op = ops.find((o) => o.op === name);
+          if (!op) continue;
+          const loadBefore = load();
+          const r = await wrk(server, op, DURATION);
+          results.push({ ...r, server: server.name, run, loadavg: loadBefore });
+          log(
+            `run ${run} ${server.name.padEnd(6)} ${op.op.padEnd(13)} ${f1(r.rps).padStart(8)} req/s  p50 ${f2(r.p50_ms)} ms  p99 ${f2(r.p99_ms)} ms  (loadavg ${loadBefore[0]})`,
+          );
+        }
+      }
+    }
+
+    const summary = summarize(results);
+    const edgeName = opt.scale ? "small" : "edge";
+    // Ratios are taken run by run (the median of a/b over runs), so that a load spike during one
+    // run does not skew a ratio of medians.
+    const ratio = (a, b, metric) => {
+      const rs = [];
+      for (let run = 1; run <= RUNS; run++) {
+        const x = results.find((r) => r.run === run && r.server === a.server && r.op === a.op);
+        const y = results.find((r) => r.run === run && r.server === b.server && r.op === b.op);
+        if (x && y) rs.push(x[metric] / y[metric]);
+      }
+      return rs.length ? median(rs) : undefined;
+    };
+    for (const s of summary) {
+      if (s.op !== "versions") s.vs_ceiling = ratio(s, { server: s.server, op: "versions" }, "rps");
+      if (s.server !== "glance") s.vs_glance = ratio(s, { server: "glance", op: s.op }, "rps");
+      if (s.server === "scale") s.p50_vs_small = ratio(s, { server: "small", op: s.op }, "p50_ms");
+    }
+    const columns = [
+      ["op", (r) => r.op],
+      ["server", (r) => r.server],
+      ["req/s", (r) => f1(r.rps)],
+      ["min-max", (r) => `${r.rps_min.toFixed(0)}-${r.rps_max.toFixed(0)}`],
+      ["p50 ms", (r) => f2(r.p50_ms)],
+      ["p99 ms", (r) => f2(r.p99_ms)],
+    ];
+    if (!opt.scale)
+      columns.push(["vs ceiling", (r) => (r.vs_ceiling ? `${(100 * r.vs_ceiling).toFixed(0)}%` : "-")]);
+    if (opt.glance) columns.push(["vs Glance", (r) => (r.vs_glance ? `${r.vs_glance.toFixed(1)}x` : "-")]);
+    if (opt.scale)
+      columns.push(["p50 vs small", (r) => (r.p50_vs_small ? `${r.p50_vs_small.toFixed(2)}x` : "-")]);
+    columns.push(["non-2xx", (r) => String(r.non2xx + r.socket_errors)]);
+    const opOrder = [...new Set(results.map((r) => r.op))];
+    const rank = (s) =>
+      opOrder.indexOf(s.op) * 10 + (s.server === edgeName ? 0 : s.server === "glance" ? 2 : 1);
+    summary.sort((a, b) => rank(a) - rank(b));
+    const loadEnd = load();
+    console.log(
+      `\nglance-edge ${opt.scale ? "scale " : ""}benchmark, ${startedAt.toISOString()}: nproc ${nproc}, ` +
+        `wrk -t${opt.threads} -c${opt.connections} -d${DURATION}s x ${RUNS} runs interleaved, ` +
+        `${pin ? `service on CPU ${serviceCpu}, wrk on CPU ${loadCpus}` : "unpinned"}, ` +
+        `loadavg ${loadStart.join(" ")} -> ${loadEnd.join(" ")}`,
+    );
+    if (seeded) console.log(`scale database: ${seeded.images} images, ${seeded.memberships} memberships`);
+    console.log(`${table(summary, columns)}\n`);
+    mkdirSync(join(bench, "results"), { recursive: true });
+    const file = join(
+      bench,
+      "results",
+      `${startedAt.toISOString().replace(/[:.]/g, "-")}-${opt.scale ? "scale" : "members"}.json`,
+    );
+    writeFileSync(
+      file,
+      `${JSON.stringify(
+        {
+          date: startedAt.toISOString(),
+          machine: { nproc, cpu: cpus()[0]?.model, loadavg_start: loadStart, loadavg_end: loadEnd },
+          config: {
+            duration_s: DURATION,
+            runs: RUNS,
+            connections: Number(opt.connections),
+            threads: Number(opt.threads),
+            pinned: pin ? { service_cpu: serviceCpu, wrk_cpus: loadCpus } : null,
+          },
+          scale: seeded,
+          summary,
+          results,
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    console.log(`summary written to ${file}`);
+  } finally {
+    for (const server of servers) await stop(server);
+    await stopAll();
+    removeScratch();
+  }
+}
+
+main().catch(async (err) => {
+  if (interrupted) return; // the signal handler stops everything and exits
+  console.error(`bench: ${err.stack ?? err}`);
+  await stopAll();
+  process.exit(1);
+});
