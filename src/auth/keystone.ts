@@ -23,7 +23,7 @@ export interface KeystoneDeps {
   now?: () => number;
   /** The cache shared across isolates; defaults to `caches.default`, `null` turns it off. */
   sharedCache?: Pick<Cache, "match" | "put"> | null;
-  /** Budget for one whole validation, service token included (default 3 s). */
+  /** Budget for one whole validation, service token included (default 10 s). */
   timeoutMs?: number;
   /** Validated tokens kept per isolate (default 10,000). */
   lruSize?: number;
@@ -64,7 +64,8 @@ class KeystoneUnavailable extends Error {
 }
 
 const DEFAULT_TTL_SECONDS = 300;
-const DEFAULT_TIMEOUT_MS = 3000;
+// Keystone on a busy host can take seconds per validation; keystonemiddleware waits indefinitely.
+const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_LRU_SIZE = 10_000;
 /** Rejected tokens are remembered briefly, per isolate only (see negativeUntil). */
 const NEGATIVE_TTL_MS = 30_000;

@@ -169,7 +169,12 @@ export const listQuery = z
     name: z.string().optional(),
     status: z.string().optional(),
     tag: z.union([z.string(), z.array(z.string())]).optional(),
-    os_hidden: bool("os_hidden").optional(),
+    // Glance lower-cases os_hidden (not protected): openstacksdk's find_image sends os_hidden=True.
+    os_hidden: z
+      .string({ error: "Invalid value for os_hidden: must be true or false." })
+      .transform((v) => v.toLowerCase())
+      .pipe(bool("os_hidden"))
+      .optional(),
     protected: bool("protected").optional(),
     sort_key: z.union([z.string(), z.array(z.string())]).optional(),
     sort_dir: z.union([z.string(), z.array(z.string())]).optional(),

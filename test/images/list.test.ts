@@ -103,6 +103,10 @@ describe("GET /v2/images visibility × member_status (SPEC §8.3)", () => {
     expect((await ids(as(member))).has(img.hidden)).toBe(false);
     const hidden = await ids(as(member), "?os_hidden=true");
     expect([hidden.has(img.hidden), hidden.has(img.public)]).toEqual([true, false]);
+    // openstacksdk's find_image sends os_hidden=True; Glance lower-cases this one filter.
+    const sdk = await ids(as(member), "?os_hidden=True");
+    expect([sdk.has(img.hidden), sdk.has(img.public)]).toEqual([true, false]);
+    expect((await as(member).get("/v2/images?protected=True")).status).toBe(400);
   });
 
   it("bad filter values are 400", async () => {
