@@ -23,7 +23,6 @@ const STRATEGIES: Record<string, IdentityStrategy | undefined> = {
   keystone,
 };
 
-
 const warned = new Set<string>();
 
 /** The configured strategy; anything missing or unknown fails closed with 503. */
