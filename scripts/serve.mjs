@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run serve -- [--port 8787] [--ip 127.0.0.1] [--var KEY:VALUE ...] [--persist-to DIR]
-//                   [--outdir DIR] [--no-build]`
+//                   [--outdir DIR] [--no-build] [--d1 lean|miniflare]`
 //
 // Serves the *bundled* Worker the way it runs in production, on workerd, without `wrangler dev`'s
 // proxy worker, live reload, inspector and request logging (which cap it near 650 req/s here):
@@ -10,6 +10,13 @@
 //      bindings and vars from wrangler.toml (and .dev.vars) through wrangler's own conversion, and the
 //      same persisted D1/R2 state (.wrangler/state/v3 unless --persist-to). The port is a workerd
 //      socket wired straight to the Worker, so no Miniflare entry worker sits in the request path.
+// Local D1: `--d1 lean` (the default) keeps workerd's own D1 binding in the Worker but answers it
+// from scripts/serve/lean-d1.worker.js, one service holding Miniflare's D1 Durable Object class
+// (same class name, unique key and storage directory, hence the same SQLite file), instead of
+// Miniflare's entry worker plus object worker, which cost one more isolate hop and a JSON encode
+// and zod check on each side per query. `--d1 miniflare` runs Miniflare's own D1 unchanged
+// (SERVE_D1=miniflare in the environment sets the default, e.g. for `npm run bench`).
+// bench/faithful.mjs checks that both answer every route identically.
 // AUTH_STRATEGY is trusted-headers unless a --var says otherwise. Pin to a core with
 // `taskset -c 0 npm run serve`. Runs on the Node.js pinned in devDependencies.
 import { spawnSync } from "node:child_process";
@@ -18,6 +25,7 @@ import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { useLeanD1 } from "./serve/lean-d1.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 // Through this Node.js: wrangler needs the one pinned in devDependencies, not the system's.
@@ -27,7 +35,7 @@ const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CI: process.env.CI
 function usage(message) {
   if (message) console.error(`serve: ${message}`);
   console.error(
-    "usage: npm run serve -- [--port N] [--ip ADDR] [--var KEY:VALUE ...] [--persist-to DIR] [--outdir DIR] [--no-build]",
+    "usage: npm run serve -- [--port N] [--ip ADDR] [--var KEY:VALUE ...] [--persist-to DIR] [--outdir DIR] [--no-build] [--d1 lean|miniflare]",
   );
   process.exit(2);
 }
@@ -42,6 +50,7 @@ try {
       "persist-to": { type: "string", default: join(root, ".wrangler", "state") },
       outdir: { type: "string", default: join(root, "dist") },
       "no-build": { type: "boolean", default: false },
+      d1: { type: "string", default: process.env.SERVE_D1 || "lean" },
       help: { type: "boolean", short: "h", default: false },
     },
   }).values;
@@ -57,6 +66,7 @@ for (const kv of opts.var) {
   if (at < 1) usage(`--var wants KEY:VALUE, got ${JSON.stringify(kv)}`);
   vars[kv.slice(0, at)] = kv.slice(at + 1);
 }
+if (opts.d1 !== "lean" && opts.d1 !== "miniflare") usage(`--d1 is lean or miniflare, got ${opts.d1}`);
 const persistTo = resolve(opts["persist-to"]);
 const outdir = resolve(opts.outdir);
 const script = join(outdir, "index.js");
@@ -87,7 +97,8 @@ run(
 // The Miniflare that wrangler itself depends on (not the one the test pool brings), so that
 // `npm run serve` and `npm start` run the same workerd and the same local D1 implementation.
 const fromWrangler = createRequire(join(root, "node_modules", "wrangler", "package.json"));
-const { Miniflare, convertV4MiniflareOptions } = fromWrangler("miniflare");
+const { Miniflare, convertV4MiniflareOptions, D1_PLUGIN } = fromWrangler("miniflare");
+if (opts.d1 === "lean") useLeanD1(D1_PLUGIN);
 const { unstable_getMiniflareWorkerOptions, unstable_readConfig } = await import("wrangler");
 
 const config = unstable_readConfig({ config: join(root, "wrangler.toml") });
@@ -139,4 +150,6 @@ const url = await mf.unsafeGetDirectURL(config.name);
 const shown = Object.entries(vars)
   .map(([k, v]) => `${k}=${v}`)
   .join(" ");
-console.log(`glance-edge: serving ${script} on ${url.href} (state ${join(persistTo, "v3")}; ${shown})`);
+console.log(
+  `glance-edge: serving ${script} on ${url.href} (state ${join(persistTo, "v3")}, ${opts.d1} D1; ${shown})`,
+);
