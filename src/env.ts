@@ -8,5 +8,7 @@ export interface AppEnv {
     requestId: string;
     caller: Caller;
     db: Db;
+    /** PATCH only: which JSON-patch media type the body came as. */
+    patchFormat: "v2.0" | "v2.1";
   };
 }

@@ -1,6 +1,6 @@
 import type { ProjectCaller } from "../auth/caller";
 import { ApiError } from "../http/errors";
-import type { ListQuery } from "./schemas";
+import { type ListQuery, listQuery } from "./schemas";
 
 /** GET /v2/images query rules (SPEC §8.3), turned into a plan the store runs. Pure. */
 export const SORT_KEYS = [
@@ -21,6 +21,22 @@ export const SORT_KEYS = [
   "os_hidden",
 ] as const;
 export type SortKey = (typeof SORT_KEYS)[number];
+
+/** Image columns the list filters on by exact value. */
+export const FILTER_COLUMNS = [
+  "owner",
+  "name",
+  "status",
+  "disk_format",
+  "container_format",
+  "checksum",
+  "os_hash_value",
+  "size",
+  "min_ram",
+  "min_disk",
+] as const;
+export type FilterColumn = (typeof FILTER_COLUMNS)[number];
+const KNOWN_PARAMS = new Set<string>(Object.keys(listQuery.shape));
 /** Sort keys whose columns are NOT NULL in migrations/0001. */
 export const NOT_NULL_KEYS: ReadonlySet<SortKey> = new Set<SortKey>([
   "id",
@@ -42,9 +58,12 @@ export interface ListPlan {
   marker: string | null;
   visibility: "public" | "private" | "shared" | "community" | "all" | null;
   memberStatus: "accepted" | "pending" | "rejected" | "all";
-  owner: string | null;
-  name: string | null;
-  status: string | null;
+  /** Column = value filters. */
+  equal: [FilterColumn, string | number][];
+  sizeMin: number | null;
+  sizeMax: number | null;
+  /** Custom property = value filters. */
+  properties: [string, string][];
   tags: string[];
   osHidden: boolean;
   protected: boolean | null;
@@ -109,9 +128,14 @@ export function planList(caller: ProjectCaller, q: ListQuery): ListPlan {
     marker: q.marker ?? null,
     visibility: q.visibility ?? null,
     memberStatus: q.member_status ?? "accepted",
-    owner: q.owner ?? null,
-    name: q.name ?? null,
-    status: q.status ?? null,
+    equal: FILTER_COLUMNS.flatMap((k) =>
+      q[k] === undefined ? [] : [[k, q[k]] as [FilterColumn, string | number]],
+    ),
+    sizeMin: q.size_min ?? null,
+    sizeMax: q.size_max ?? null,
+    properties: Object.entries(q).filter(
+      (entry): entry is [string, string] => !KNOWN_PARAMS.has(entry[0]) && typeof entry[1] === "string",
+    ),
     tags: list(q.tag),
     osHidden: q.os_hidden ?? false,
     protected: q.protected ?? null,

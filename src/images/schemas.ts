@@ -128,25 +128,92 @@ export const createImageBody = z
   );
 
 /** PATCH body: a JSON-patch document of add/replace/remove operations. */
-export const patchBody = z.array(
-  z.discriminatedUnion(
-    "op",
-    [
-      z.object({ op: z.enum(["add", "replace"]), path: z.string(), value: z.unknown() }).loose(),
-      z.object({ op: z.literal("remove"), path: z.string() }).loose(),
-    ],
-    { error: 'Operation objects must contain exactly one member named "add", "remove", or "replace".' },
-  ),
-  { error: "Request body must be a JSON array of operation objects." },
+const OPS = ["add", "remove", "replace"] as const;
+export type PatchOp =
+  | { op: "add" | "replace"; path: string; value: unknown }
+  | { op: "remove"; path: string };
+
+/** One change of either media type, already in the {op, path[, value]} form. */
+function patchOp(op: string, path: unknown, raw: Record<string, unknown>, ctx: z.RefinementCtx): PatchOp {
+  if (typeof path !== "string") {
+    ctx.addIssue({
+      code: "custom",
+      message: "Json path should start with a '/', end with no '/', no 2 subsequent '/' are allowed.",
+    });
+    return z.NEVER;
+  }
+  if (op === "remove") return { op, path };
+  if (!("value" in raw)) {
+    ctx.addIssue({ code: "custom", message: `Operation "${op}" requires a member named "value".` });
+    return z.NEVER;
+  }
+  return { op: op as "add" | "replace", path, value: raw.value };
+}
+
+const change = z.custom<Record<string, unknown>>(
+  (v) => typeof v === "object" && v !== null && !Array.isArray(v),
+  { error: "Operations must be JSON objects." },
 );
-export type PatchOp = z.output<typeof patchBody>[number];
+const changes = (item: z.ZodType<PatchOp>) =>
+  z.array(item, { error: "Request body must be a JSON array of operation objects." });
+
+/** application/openstack-images-v2.1-json-patch: RFC 6902's {"op", "path", "value"}. */
+export const patchBodyV21 = changes(
+  change.transform((raw, ctx) => {
+    const op = raw.op;
+    if (op === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        message: `Unable to find \`op\` in JSON Schema change. It must be one of the following: ${OPS.join(", ")}.`,
+      });
+      return z.NEVER;
+    }
+    if (typeof op !== "string" || !(OPS as readonly string[]).includes(op)) {
+      ctx.addIssue({
+        code: "custom",
+        message: `Invalid operation: \`${String(op)}\`. It must be one of the following: ${OPS.join(", ")}.`,
+      });
+      return z.NEVER;
+    }
+    return patchOp(op, raw.path, raw, ctx);
+  }),
+);
+
+/** application/openstack-images-v2.0-json-patch: Glance's older {"<op>": "<path>", "value"}. */
+export const patchBodyV20 = changes(
+  change.transform((raw, ctx) => {
+    const present = OPS.filter((op) => op in raw);
+    if (present.length !== 1) {
+      const how = present.length === 0 ? "exactly" : "only";
+      ctx.addIssue({
+        code: "custom",
+        message: `Operation objects must contain ${how} one member named "add", "remove", or "replace".`,
+      });
+      return z.NEVER;
+    }
+    const op = present[0] as (typeof OPS)[number];
+    return patchOp(op, raw[op], raw, ctx);
+  }),
+);
 
 const bool = (name: string) =>
   z
     .enum(["true", "false"], { error: `Invalid value for ${name}: must be true or false.` })
     .transform((v) => v === "true");
 
-/** GET /v2/images query (SPEC §8.3); repeated keys arrive as arrays. */
+/** A filter given once (repeated keys arrive as arrays). */
+const once = (name: string) => z.string({ error: `Parameter ${name} must be given once.` }).optional();
+const count = (name: string) =>
+  z
+    .string({ error: `Parameter ${name} must be given once.` })
+    .regex(/^\d{1,15}$/, `${name} param must be a non-negative integer`)
+    .transform(Number)
+    .optional();
+
+/**
+ * GET /v2/images query (SPEC §8.3). Keys it does not name filter on custom properties, as in
+ * Glance (`?os_distro=debian`), so an unknown filter narrows the list rather than being ignored.
+ */
 export const listQuery = z
   .object({
     limit: z
@@ -154,7 +221,7 @@ export const listQuery = z
       .regex(/^\d+$/, "limit param must be an integer")
       .transform((v) => Math.min(Number(v), 1000))
       .optional(),
-    marker: z.string().optional(),
+    marker: once("marker"),
     visibility: z
       .enum(["public", "private", "shared", "community", "all"], {
         error: (i) => `Invalid visibility value: ${String(i.input)}`,
@@ -165,9 +232,18 @@ export const listQuery = z
         error: (i) => `Invalid status value: ${String(i.input)}`,
       })
       .optional(),
-    owner: z.string().optional(),
-    name: z.string().optional(),
-    status: z.string().optional(),
+    owner: once("owner"),
+    name: once("name"),
+    status: once("status"),
+    disk_format: once("disk_format"),
+    container_format: once("container_format"),
+    checksum: once("checksum"),
+    os_hash_value: once("os_hash_value"),
+    size: count("size"),
+    min_ram: count("min_ram"),
+    min_disk: count("min_disk"),
+    size_min: count("size_min"),
+    size_max: count("size_max"),
     tag: z.union([z.string(), z.array(z.string())]).optional(),
     // Glance lower-cases os_hidden (not protected): openstacksdk's find_image sends os_hidden=True.
     os_hidden: z
@@ -178,9 +254,9 @@ export const listQuery = z
     protected: bool("protected").optional(),
     sort_key: z.union([z.string(), z.array(z.string())]).optional(),
     sort_dir: z.union([z.string(), z.array(z.string())]).optional(),
-    sort: z.string().optional(),
+    sort: once("sort"),
   })
-  .loose();
+  .catchall(z.string({ error: "Property filters must be given once." }));
 export type ListQuery = z.output<typeof listQuery>;
 
 /** PUT /v2/images/{id}/file: the declared length, absent when the body is chunked. */

@@ -206,9 +206,15 @@ export async function listImages(
   }
   if (plan.visibility !== null && plan.visibility !== "all")
     where.push(`i.visibility = ${bind(plan.visibility)}`);
-  if (plan.owner !== null) where.push(`i.owner = ${bind(plan.owner)}`);
-  if (plan.name !== null) where.push(`i.name = ${bind(plan.name)}`);
-  if (plan.status !== null) where.push(`i.status = ${bind(plan.status)}`);
+  // Column names come from FILTER_COLUMNS, never from the request.
+  for (const [column, value] of plan.equal) where.push(`i.${column} = ${bind(value)}`);
+  if (plan.sizeMin !== null) where.push(`i.size >= ${bind(plan.sizeMin)}`);
+  if (plan.sizeMax !== null) where.push(`i.size <= ${bind(plan.sizeMax)}`);
+  for (const [key, value] of plan.properties) {
+    where.push(
+      `EXISTS (SELECT 1 FROM json_each(i.properties) p WHERE p.key = ${bind(key)} AND p.value = ${bind(value)})`,
+    );
+  }
   for (const tag of plan.tags)
     where.push(`EXISTS (SELECT 1 FROM json_each(i.tags) t WHERE t.value = ${bind(tag)})`);
   where.push(`i.os_hidden = ${bind(flag(plan.osHidden))}`);

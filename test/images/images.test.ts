@@ -203,6 +203,67 @@ describe("PATCH /v2/images/{id} (SPEC §8)", () => {
     expect(v20.status).toBe(200);
   });
 
+  it('the v2.0 media type takes Glance\'s older {"<op>": "<path>"} changes', async () => {
+    const owner = project("owner");
+    const id = await createImage(owner, { name: "before", gone: "x" });
+    const v20 = (body: unknown) =>
+      call("PATCH", `/v2/images/${id}`, {
+        who: { project: owner },
+        raw: JSON.stringify(body),
+        headers: { "Content-Type": "application/openstack-images-v2.0-json-patch" },
+      });
+    const res = await v20([
+      { replace: "/name", value: "after" },
+      { add: "/os_distro", value: "debian" },
+      { remove: "/gone" },
+    ]);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Image;
+    expect(body).toMatchObject({ name: "after", os_distro: "debian" });
+    expect(body).not.toHaveProperty("gone");
+    const before = await dump();
+    await expectError(
+      await v20([{}]),
+      400,
+      'Operation objects must contain exactly one member named "add", "remove", or "replace".',
+    );
+    await expectError(
+      await v20([{ add: "/a", remove: "/b", value: "1" }]),
+      400,
+      'Operation objects must contain only one member named "add", "remove", or "replace".',
+    );
+    await expectError(
+      await v20([{ op: "replace", path: "/name", value: "x" }]),
+      400,
+      'Operation objects must contain exactly one member named "add", "remove", or "replace".',
+    );
+    await expectError(await v20([{ add: "/name" }]), 400, 'Operation "add" requires a member named "value".');
+    expect(await dump()).toBe(before);
+  });
+
+  it("v2.1 changes are checked with Glance's messages", async () => {
+    const owner = project("owner");
+    const id = await createImage(owner);
+    const before = await dump();
+    const ops: [unknown, string][] = [
+      [{ a: 1 }, "Request body must be a JSON array of operation objects."],
+      [[1], "Operations must be JSON objects."],
+      [
+        [{ path: "/name", value: "x" }],
+        "Unable to find `op` in JSON Schema change. It must be one of the following: add, remove, replace.",
+      ],
+      [
+        [{ op: "move", path: "/name" }],
+        "Invalid operation: `move`. It must be one of the following: add, remove, replace.",
+      ],
+      [[{ op: "replace", path: "/name" }], 'Operation "replace" requires a member named "value".'],
+      [[{ op: "replace", path: "/a/b", value: 1 }], "Nested paths are not allowed"],
+    ];
+    for (const [body, message] of ops)
+      await expectError(await as(owner).patch(`/v2/images/${id}`, body), 400, message);
+    expect(await dump()).toBe(before);
+  });
+
   it("members may read but not PATCH: 403 You do not own this image; strangers 404", async () => {
     const owner = project("owner");
     const member = project("member");

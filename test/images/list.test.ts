@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { addMember, admin, as, createImage, expectError, project } from "../helpers";
+import { addMember, admin, as, call, createImage, expectError, project } from "../helpers";
 
 type Page = { images: { id: string; name: string }[]; first: string; next?: string; schema: string };
 
@@ -151,6 +151,54 @@ describe("filters, sorting and pages (SPEC §8.3)", () => {
     expect(await ids(as(owner), `?owner=${owner}&tag=odd&tag=even`)).toEqual(new Set());
     expect(await ids(as(owner), `?owner=${owner}&protected=true`)).toEqual(new Set());
     expect(await ids(as(owner), `?owner=${owner}&status=queued`)).toEqual(new Set(made));
+  });
+
+  it("Glance's other filters: formats, sizes, and custom properties by exact value", async () => {
+    const owner = project("owner");
+    const raw = await createImage(owner, {
+      disk_format: "raw",
+      container_format: "bare",
+      os_distro: "debian",
+      min_ram: 512,
+    });
+    const qcow = await createImage(owner, {
+      disk_format: "qcow2",
+      container_format: "ovf",
+      os_distro: "ubuntu",
+    });
+    const q = (query: string) => ids(as(owner), `?owner=${owner}&${query}`);
+    expect(await q("disk_format=raw")).toEqual(new Set([raw]));
+    expect(await q("container_format=ovf")).toEqual(new Set([qcow]));
+    expect(await q("os_distro=ubuntu")).toEqual(new Set([qcow]));
+    expect(await q("os_distro=debian&disk_format=qcow2")).toEqual(new Set());
+    expect(await q("min_ram=512")).toEqual(new Set([raw]));
+    expect(await q("no_such_property=x")).toEqual(new Set());
+    // Sizes need data: give the raw image 5 bytes.
+    const upload = await call("PUT", `/v2/images/${raw}/file`, {
+      who: { project: owner },
+      raw: new Uint8Array([1, 2, 3, 4, 5]),
+      headers: { "Content-Type": "application/octet-stream" },
+    });
+    expect(upload.status).toBe(204);
+    expect(await q("size=5")).toEqual(new Set([raw]));
+    expect(await q("size_min=5&size_max=5")).toEqual(new Set([raw]));
+    expect(await q("size_min=6")).toEqual(new Set());
+    expect(await q("size_max=4")).toEqual(new Set());
+    await expectError(
+      await as(owner).get("/v2/images?size_min=big"),
+      400,
+      "size_min param must be a non-negative integer",
+    );
+    await expectError(
+      await as(owner).get("/v2/images?name=a&name=b"),
+      400,
+      "Parameter name must be given once.",
+    );
+    await expectError(
+      await as(owner).get("/v2/images?os_distro=a&os_distro=b"),
+      400,
+      "Property filters must be given once.",
+    );
   });
 
   it("pages with limit, first and next; marker continues; default order newest first then id", async () => {

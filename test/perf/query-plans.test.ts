@@ -245,6 +245,9 @@ describe("query plans: no full scan of images or image_members", () => {
       "os_hidden=true",
       "protected=true",
       "protected=false",
+      "disk_format=raw&container_format=bare",
+      "size_min=1&size_max=100",
+      "os_distro=debian",
       ...SORT_KEYS.flatMap((k) => [
         `sort_key=${k}`,
         `sort_key=${k}&sort_dir=asc`,
