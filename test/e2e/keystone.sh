@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # A private Keystone for the end-to-end suite: Debian's keystone served by uwsgi on 127.0.0.1,
-# fernet tokens, SQLite, all state under $E2E_TMP/keystone-state. Sourced by run.sh.
+# fernet tokens, SQLite, all state under $E2E_TMP/keystone-state. Sourced by run.sh and tempest.sh.
 # What keeps Keystone stable on SQLite: 4 uwsgi processes × 1 thread, `Connection: close`
 # (clients never reuse a connection a worker is about to drop), and the DB in WAL mode (a reader
 # left open by one worker must not lock out writers in the others: "database is locked").
@@ -125,4 +125,39 @@ keystone_setup() {
   expect "validated token user" "$(jqv .token.user.id)" "$ALPHA_USER_ID"
   expect "validated token roles" "$(jqv '[.token.roles[].name] | index("member") != null')" "true"
   log "projects: e2e-alpha=$ALPHA_PROJECT_ID e2e-beta=$BETA_PROJECT_ID service=$SERVICE_PROJECT_ID (admin=$ADMIN_PROJECT_ID)"
+}
+
+# stack_up: fresh random passwords, Keystone with its projects, users and catalog, then
+# glance-edge (npm start, keystone strategy, this run's own state) registered as the image
+# service. Sets KEYSTONE_URL, KEYSTONE_ROOT, IMAGE_URL and GLANCE_PID (a session leader, so the
+# caller's cleanup can stop its whole group).
+stack_up() {
+  rand() { head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9'; }
+  E2E_ADMIN_PASSWORD=$(rand)
+  # shellcheck disable=SC2034 # used by keystone_setup and as
+  E2E_USER_PASSWORD=$(rand)
+  E2E_SERVICE_PASSWORD=$(rand)
+
+  step "start Keystone"
+  keystone_start "$(free_port "${E2E_KEYSTONE_PORT:-35357}")"
+  GLANCE_PORT=$(free_port "${E2E_GLANCE_PORT:-8797}")
+  IMAGE_URL="http://127.0.0.1:$GLANCE_PORT"
+  keystone_setup "$IMAGE_URL"
+
+  step "start glance-edge (npm start, AUTH_STRATEGY=keystone) on $IMAGE_URL"
+  # The service password goes in an env file of this run (mode 600), not on a command line.
+  (umask 077 && printf 'KEYSTONE_SERVICE_PASSWORD=%s\n' "$E2E_SERVICE_PASSWORD" >"$E2E_TMP/glance-edge.env")
+  (
+    cd "$ROOT" || exit
+    exec setsid npm start -- --port "$GLANCE_PORT" --persist-to "$E2E_TMP/wrangler-state" \
+      --env-file "$E2E_TMP/glance-edge.env" \
+      --var AUTH_STRATEGY:keystone --var "KEYSTONE_URL:$KEYSTONE_URL" \
+      --var KEYSTONE_SERVICE_USER:glance-edge --var KEYSTONE_SERVICE_PROJECT:service \
+      --var KEYSTONE_SERVICE_USER_DOMAIN:Default --var KEYSTONE_SERVICE_PROJECT_DOMAIN:Default \
+      --var "PUBLIC_ENDPOINT:$IMAGE_URL" \
+      >"$E2E_TMP/glance-edge.log" 2>&1 </dev/null
+  ) &
+  GLANCE_PID=$!
+  wait_http "$IMAGE_URL/versions" 180 "$GLANCE_PID" || fail "glance-edge did not answer on $IMAGE_URL"
+  log "glance-edge up at $IMAGE_URL (npm start pid $GLANCE_PID, log $E2E_TMP/glance-edge.log)"
 }

@@ -99,34 +99,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-rand() { head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9'; }
-E2E_ADMIN_PASSWORD=$(rand)
-E2E_USER_PASSWORD=$(rand)
-E2E_SERVICE_PASSWORD=$(rand)
-
 install_missing
-
-step "start Keystone"
-keystone_start "$(free_port "${E2E_KEYSTONE_PORT:-35357}")"
-
-GLANCE_PORT=$(free_port "${E2E_GLANCE_PORT:-8797}")
-IMAGE_URL="http://127.0.0.1:$GLANCE_PORT"
-keystone_setup "$IMAGE_URL"
-
-step "start glance-edge (npm start, AUTH_STRATEGY=keystone) on $IMAGE_URL"
-# The service password goes in an env file of this run (mode 600), not on a command line.
-(umask 077 && printf 'KEYSTONE_SERVICE_PASSWORD=%s\n' "$E2E_SERVICE_PASSWORD" >"$E2E_TMP/glance-edge.env")
+stack_up
 cd "$ROOT"
-setsid npm start -- --port "$GLANCE_PORT" --persist-to "$E2E_TMP/wrangler-state" \
-  --env-file "$E2E_TMP/glance-edge.env" \
-  --var AUTH_STRATEGY:keystone --var "KEYSTONE_URL:$KEYSTONE_URL" \
-  --var KEYSTONE_SERVICE_USER:glance-edge --var KEYSTONE_SERVICE_PROJECT:service \
-  --var KEYSTONE_SERVICE_USER_DOMAIN:Default --var KEYSTONE_SERVICE_PROJECT_DOMAIN:Default \
-  --var "PUBLIC_ENDPOINT:$IMAGE_URL" \
-  >"$E2E_TMP/glance-edge.log" 2>&1 </dev/null &
-GLANCE_PID=$!
-wait_http "$IMAGE_URL/versions" 180 "$GLANCE_PID" || fail "glance-edge did not answer on $IMAGE_URL"
-log "glance-edge up at $IMAGE_URL (npm start pid $GLANCE_PID, log $E2E_TMP/glance-edge.log)"
 
 step "image service: version discovery and an unauthenticated request"
 ok curl -sS -m 10 "$IMAGE_URL/versions"

@@ -113,36 +113,8 @@ trap tempest_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-rand() { head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9'; }
-E2E_ADMIN_PASSWORD=$(rand)
-# shellcheck disable=SC2034 # used by keystone.sh (keystone_setup, as)
-E2E_USER_PASSWORD=$(rand)
-E2E_SERVICE_PASSWORD=$(rand)
-
 tempest_install_missing
-
-step "start Keystone"
-keystone_start "$(free_port "${E2E_KEYSTONE_PORT:-35357}")"
-
-GLANCE_PORT=$(free_port "${E2E_GLANCE_PORT:-8797}")
-IMAGE_URL="http://127.0.0.1:$GLANCE_PORT"
-keystone_setup "$IMAGE_URL"
-
-step "start glance-edge (npm start, AUTH_STRATEGY=keystone) on $IMAGE_URL"
-(umask 077 && printf 'KEYSTONE_SERVICE_PASSWORD=%s\n' "$E2E_SERVICE_PASSWORD" >"$E2E_TMP/glance-edge.env")
-(
-  cd "$ROOT"
-  exec setsid npm start -- --port "$GLANCE_PORT" --persist-to "$E2E_TMP/wrangler-state" \
-    --env-file "$E2E_TMP/glance-edge.env" \
-    --var AUTH_STRATEGY:keystone --var "KEYSTONE_URL:$KEYSTONE_URL" \
-    --var KEYSTONE_SERVICE_USER:glance-edge --var KEYSTONE_SERVICE_PROJECT:service \
-    --var KEYSTONE_SERVICE_USER_DOMAIN:Default --var KEYSTONE_SERVICE_PROJECT_DOMAIN:Default \
-    --var "PUBLIC_ENDPOINT:$IMAGE_URL" \
-    >"$E2E_TMP/glance-edge.log" 2>&1 </dev/null
-) &
-GLANCE_PID=$!
-wait_http "$IMAGE_URL/versions" 180 "$GLANCE_PID" || fail "glance-edge did not answer on $IMAGE_URL"
-log "glance-edge up at $IMAGE_URL (npm start pid $GLANCE_PID, log $E2E_TMP/glance-edge.log)"
+stack_up
 
 step "tempest workspace"
 ok env HOME="$E2E_TMP/home" tempest init --workspace-path "$E2E_TMP/home/workspace.yaml" \
