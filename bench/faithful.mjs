@@ -1,99 +1,35 @@
 #!/usr/bin/env node
-// node bench/faithful.mjs [--keep] [--no-dev]
-//
-// Is `npm run serve`'s lean local D1 (scripts/serve/lean-d1.worker.js, the default) faithful to
-// Miniflare's own (`--d1 miniflare`)? Starts serve once with each, on throw-away persist dirs and
-// with IMAGE_MEMBER_QUOTA=3, plays the same scripted requests against both — every member route's
-// success and error paths (409 by concurrent adds, 413 by concurrent adds over the quota, 400s,
-// 403s, 404s, 405, plain-text errors), images (create, show, PATCH, list with marker and filters,
-// delete with ON DELETE CASCADE, checked by re-creating the image under the same id), image data
-// upload and download — and compares status, Content-Type and body (timestamps masked; image ids are
-// fixed, so nothing else varies). Then, unless --no-dev, stops the lean server and starts
-// `npm start` (wrangler dev) on the lean server's persist dir, and checks that it reads what the
-// lean server wrote. Exit status 0 only when everything matched.
-import { spawn } from "node:child_process";
-import { mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { freePort, sleep, startGroup, stopGroup, waitFor } from "./processes.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const { values: opt } = parseArgs({
   options: { keep: { type: "boolean", default: false }, "no-dev": { type: "boolean", default: false } },
 });
 const log = (line) => console.error(line);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// ---- processes: each in its own group, stopped on every way out ---------------------------------
-const groups = new Set();
+// ---- processes: each in its own group, stopped on every way out (bench/processes.mjs) ----------
 const scratch = mkdtempSync(join(tmpdir(), "glance-edge-faithful-"));
-function cleanup() {
-  for (const pid of groups) {
-    try {
-      process.kill(-pid, "SIGKILL");
-    } catch {
-      // gone
-    }
-  }
+process.on("exit", () => {
   if (opt.keep) log(`faithful: kept ${scratch}`);
   else rmSync(scratch, { recursive: true, force: true });
-}
-process.on("exit", cleanup);
+});
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => process.exit(130));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function start(name, args) {
   const port = await freePort();
   const logFile = join(scratch, `${name}.log`);
-  const out = openSync(logFile, "a");
-  const child = spawn("npm", [...args, "--port", String(port)], {
-    cwd: root,
-    detached: true,
-    stdio: ["ignore", out, out],
-  });
-  groups.add(child.pid);
-  child.on("exit", () => {
-    child.exited = true;
-  });
+  const child = startGroup("npm", [...args, "--port", String(port)], logFile, root);
   const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 900 && !child.exited; i++) {
-    try {
-      if ((await fetch(`${base}/versions`)).status === 200) return { name, base, child };
-    } catch {
-      // not listening yet
-    }
-    await sleep(200);
-  }
-  const tail = readFileSync(logFile, "utf8").split("\n").slice(-30).join("\n");
-  throw new Error(`${name} did not come up (log ${logFile}):\n${tail}`);
+  await waitFor(`${base}/versions`, 200, child, logFile);
+  return { name, base, child };
 }
 
 async function stop(server) {
-  const pid = server.child.pid;
-  try {
-    process.kill(-pid, "SIGTERM");
-  } catch {
-    return;
-  }
-  for (let i = 0; i < 100 && !server.child.exited; i++) await sleep(100);
-  try {
-    process.kill(-pid, "SIGKILL");
-  } catch {
-    // gone
-  }
-  groups.delete(pid);
+  await stopGroup(server.child);
   await sleep(300); // workerd children leave with the group; let the SQLite files settle
 }
 

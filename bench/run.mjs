@@ -19,12 +19,12 @@
 // process started here is stopped at the end, also on failure or Ctrl-C. A JSON summary goes to
 // bench/results/ (git-ignored).
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { freePort, startGroup, stopAll, stopGroup, waitFor } from "./processes.mjs";
 import { PROBE_MEMBER, PROBE_OWNER, seed } from "./seed-scale.mjs";
 
 const bench = dirname(fileURLToPath(import.meta.url));
@@ -51,19 +51,8 @@ const MEMBER = "perf-member-01";
 
 const log = (line) => console.error(line);
 const load = () => loadavg().map((x) => x.toFixed(2));
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// ---- processes we started: stopped on every way out ---------------------------------------------
-const groups = new Set();
-function killGroups(signal) {
-  for (const pid of groups) {
-    try {
-      process.kill(-pid, signal);
-    } catch {
-      groups.delete(pid); // already gone
-    }
-  }
-}
+// ---- processes we started: stopped on every way out (bench/processes.mjs) ----------------------
 let scratch = null; // the throw-away state directory, removed on every way out unless --keep
 function removeScratch() {
   if (scratch === null) return;
@@ -71,10 +60,7 @@ function removeScratch() {
   else rmSync(scratch, { recursive: true, force: true });
   scratch = null;
 }
-process.on("exit", () => {
-  killGroups("SIGKILL");
-  removeScratch();
-});
+process.on("exit", removeScratch);
 let interrupted = false;
 const loaders = new Set(); // running wrk processes
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
@@ -85,33 +71,6 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
     await stopAll();
     process.exit(130);
   });
-}
-
-async function stopAll() {
-  killGroups("SIGTERM");
-  for (let i = 0; i < 50 && groups.size > 0; i++) {
-    await sleep(100);
-    for (const pid of groups) {
-      try {
-        process.kill(-pid, 0);
-      } catch {
-        groups.delete(pid);
-      }
-    }
-  }
-  killGroups("SIGKILL");
-  groups.clear();
-}
-
-/** Starts a command in its own process group (so the whole tree can be stopped), output to a log. */
-function startGroup(cmd, args, logFile) {
-  const out = openSync(logFile, "a");
-  const child = spawn(cmd, args, { cwd: root, detached: true, stdio: ["ignore", out, out] });
-  groups.add(child.pid);
-  child.on("exit", () => {
-    child.exited = true;
-  });
-  return child;
 }
 
 // ---- tools ----------------------------------------------------------------------------------------
@@ -131,17 +90,6 @@ function aptInstall(...packages) {
   }
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 // ---- pinning ---------------------------------------------------------------------------------------
 const nproc = cpus().length;
 const pin = !opt["no-pin"] && have("taskset", ["-V"]) && nproc > 1;
@@ -150,28 +98,13 @@ const loadCpus = [...Array(nproc).keys()].filter((c) => c !== serviceCpu).join("
 const pinned = (cpu, cmd, args) => (pin ? ["taskset", ["-c", String(cpu), cmd, ...args]] : [cmd, args]);
 
 // ---- servers ---------------------------------------------------------------------------------------
-async function waitFor(url, okStatus, child, logFile, seconds = 180) {
-  for (let i = 0; i < seconds * 5; i++) {
-    if (child.exited) break;
-    try {
-      const r = await fetch(url);
-      if (r.status === okStatus) return;
-    } catch {
-      // not listening yet
-    }
-    await sleep(200);
-  }
-  const tail = readFileSync(logFile, "utf8").split("\n").slice(-30).join("\n");
-  throw new Error(`${url} did not come up (log ${logFile}):\n${tail}`);
-}
-
 async function startEdge(name, persistTo, dist, build) {
   const port = await freePort();
   mkdirSync(persistTo, { recursive: true });
   const logFile = join(persistTo, "..", `serve-${name}.log`);
   const args = ["run", "--silent", "serve", "--", "--port", String(port), "--persist-to", persistTo];
   args.push("--outdir", dist, ...(build ? [] : ["--no-build"]));
-  const child = startGroup(...pinned(serviceCpu, "npm", args), logFile);
+  const child = startGroup(...pinned(serviceCpu, "npm", args), logFile, root);
   await waitFor(`http://127.0.0.1:${port}/versions`, 200, child, logFile);
   log(`bench: glance-edge (${name}) up on port ${port}, pid ${child.pid}`);
   return { name, kind: "edge", base: `http://127.0.0.1:${port}`, child };
@@ -251,27 +184,13 @@ paste.filter_factory = oslo_middleware:HTTPProxyToWSGI.factory
   const sync = spawnSync("glance-manage", [...conf, "db_sync"], { encoding: "utf8" });
   if (sync.status !== 0) throw new Error(`glance-manage db_sync failed:\n${sync.stdout}${sync.stderr}`);
   const logFile = join(dir, "glance-api.stdout");
-  const child = startGroup(...pinned(serviceCpu, "glance-api", conf), logFile);
+  const child = startGroup(...pinned(serviceCpu, "glance-api", conf), logFile, root);
   await waitFor(`http://127.0.0.1:${port}/`, 300, child, logFile, 120);
   log(`bench: Glance up on port ${port}, pid ${child.pid}`);
   return { name: "glance", kind: "glance", base: `http://127.0.0.1:${port}`, child };
 }
 
-async function stop(server) {
-  const pid = server.child.pid;
-  try {
-    process.kill(-pid, "SIGTERM");
-  } catch {
-    return;
-  }
-  for (let i = 0; i < 100 && !server.child.exited; i++) await sleep(100);
-  try {
-    process.kill(-pid, "SIGKILL");
-  } catch {
-    // gone
-  }
-  groups.delete(pid);
-}
+const stop = (server) => stopGroup(server.child);
 
 // ---- API seeding ----------------------------------------------------------------------------------
 function as(base, project) {

@@ -134,3 +134,35 @@ stop_group() {
 # stays open in CMD too: with it closed, the terminal is gone and isatty() is false again.
 # shellcheck disable=SC2034 # used by scenario.sh
 WITH_TTY=(/usr/bin/python3 -c 'import os, pty, sys; master, tty = pty.openpty(); os.set_inheritable(master, True); os.dup2(tty, 0); os.execvp(sys.argv[1], sys.argv[1:])')
+
+# apt_install PKG...: installs the packages given (none: nothing to do) with apt-get, as root,
+# without letting their services start, logging to $E2E_TMP/apt.log.
+apt_install() {
+  local pkgs=("$@") policy_made=0
+  [ ${#pkgs[@]} -eq 0 ] && return 0
+  step "install ${pkgs[*]}"
+  [ "$(id -u)" -eq 0 ] || fail "missing packages: ${pkgs[*]}; run as root or: sudo apt-get install --no-install-recommends ${pkgs[*]}"
+  # Installing keystone must not start Debian's own Keystone (it would take port 5000):
+  # policy-rc.d answering 101 tells invoke-rc.d not to start any service.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    policy_made=1
+  fi
+  local rc=0
+  {
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -q &&
+      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q \
+        --no-install-recommends "${pkgs[@]}"
+  } >"$E2E_TMP/apt.log" 2>&1 || rc=$?
+  [ "$policy_made" -eq 0 ] || rm -f /usr/sbin/policy-rc.d
+  [ "$rc" -eq 0 ] || fail "apt-get failed ($rc); last lines:" "$(tail -30 "$E2E_TMP/apt.log")"
+  # Should a policy-rc.d of this machine have let Debian's Keystone start anyway, stop it: it
+  # is not ours to leave on port 5000 (ours runs on its own port, from a temp dir).
+  if [[ " ${pkgs[*]} " == *" keystone "* ]] && [ -x /etc/init.d/keystone ] &&
+    /etc/init.d/keystone status >/dev/null 2>&1; then
+    /etc/init.d/keystone stop >>"$E2E_TMP/apt.log" 2>&1 || true
+    log "stopped the Keystone service that the keystone package started"
+  fi
+  log "installed ${pkgs[*]}"
+}

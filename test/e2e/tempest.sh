@@ -48,7 +48,7 @@ done
 while IFS= read -r var; do unset "$var"; done < <(compgen -e | grep -E '^(OS_|TEMPEST_CONFIG)' || true)
 
 tempest_install_missing() {
-  local pkgs=() policy_made=0
+  local pkgs=()
   command -v tempest >/dev/null || pkgs+=(tempest)
   command -v keystone-manage >/dev/null || pkgs+=(keystone)
   command -v uwsgi >/dev/null || pkgs+=(uwsgi)
@@ -57,24 +57,7 @@ tempest_install_missing() {
   command -v curl >/dev/null || pkgs+=(curl)
   command -v jq >/dev/null || pkgs+=(jq)
   command -v setsid >/dev/null || pkgs+=(util-linux)
-  [ ${#pkgs[@]} -eq 0 ] && return 0
-  step "install ${pkgs[*]}"
-  [ "$(id -u)" -eq 0 ] || fail "missing packages: ${pkgs[*]}; run as root or: sudo apt-get install --no-install-recommends ${pkgs[*]}"
-  # Installing keystone must not start Debian's own Keystone (port 5000): see run.sh.
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-    chmod 755 /usr/sbin/policy-rc.d
-    policy_made=1
-  fi
-  local rc=0
-  {
-    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -q &&
-      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q \
-        --no-install-recommends "${pkgs[@]}"
-  } >"$E2E_TMP/apt.log" 2>&1 || rc=$?
-  [ "$policy_made" -eq 0 ] || rm -f /usr/sbin/policy-rc.d
-  [ "$rc" -eq 0 ] || fail "apt-get failed ($rc); last lines:" "$(tail -30 "$E2E_TMP/apt.log")"
-  log "installed ${pkgs[*]}"
+  apt_install "${pkgs[@]}"
 }
 
 KEYSTONE_PID=""
