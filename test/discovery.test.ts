@@ -16,6 +16,11 @@ const MEMBER_PROPERTIES = {
     description: "The status of this image member",
     enum: ["pending", "accepted", "rejected"],
   },
+  expires_at: {
+    type: ["null", "string"],
+    description: "Date and time at which the membership ends by itself (glance-edge extension); absent or null: never",
+    format: "date-time",
+  },
   schema: { readOnly: true, type: "string" },
 };
 const MEMBER = { name: "member", properties: MEMBER_PROPERTIES };
