@@ -10,6 +10,7 @@ import { allowOnly, NOT_FOUND } from "./http/routing";
 import { imageFile } from "./images/file-routes";
 import { images } from "./images/routes";
 import { members } from "./members/routes";
+import { credentialsOf, policyFor } from "./policy/policy";
 
 /** The one app: request id, then identity for /v2, then the resources; errors rendered once. */
 export function buildApp(): Hono<AppEnv> {
@@ -17,6 +18,12 @@ export function buildApp(): Hono<AppEnv> {
   app.use(requestId);
   app.use(corsWhenConfigured);
   app.use("/v2/*", authenticate);
+  app.use("/v2/*", async (c, next) => {
+    const policy = policyFor(c.env, c.get("requestId"));
+    c.set("policy", policy);
+    c.set("creds", credentialsOf(c.get("caller"), policy));
+    await next();
+  });
   app.use("/v2/*", async (c, next) => {
     c.set("db", guard(c.env.DB));
     await next();

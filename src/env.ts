@@ -1,4 +1,6 @@
 import type { Caller } from "./auth/caller";
+import type { Credentials } from "./policy/check";
+import type { Policy } from "./policy/policy";
 
 export type Db = Pick<D1Database, "prepare" | "batch">;
 
@@ -7,6 +9,9 @@ export interface AppEnv {
   Variables: {
     requestId: string;
     caller: Caller;
+    /** The policy in force and the caller's credentials as it reads them (SPEC §11). */
+    policy: Policy;
+    creds: Credentials;
     db: Db;
     /** PATCH only: which JSON-patch media type the body came as. */
     patchFormat: "v2.0" | "v2.1";

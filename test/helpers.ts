@@ -16,14 +16,23 @@ export interface Who {
 export function identity(who: Who): Record<string, string> {
   const h: Record<string, string> = { "X-Identity-Status": "Confirmed", "X-User-Id": who.user ?? "user" };
   if (who.project !== null) h["X-Project-Id"] = who.project ?? "project";
-  if (who.roles) h["X-Roles"] = who.roles.join(",");
+  // What Keystone puts in a project member's token (member implies reader); [] sends no roles.
+  const roles = who.roles ?? ["member", "reader"];
+  if (roles.length > 0) h["X-Roles"] = roles.join(",");
   return { ...h, ...(who.headers ?? {}) };
 }
 
 export function call(
   method: string,
   path: string,
-  opts: { who?: Who; body?: unknown; raw?: BodyInit | null; headers?: Record<string, string> } = {},
+  opts: {
+    who?: Who;
+    body?: unknown;
+    raw?: BodyInit | null;
+    headers?: Record<string, string>;
+    /** Other vars for this request (e.g. POLICY_DEFAULTS), through fetchWith. */
+    vars?: Partial<Cloudflare.Env>;
+  } = {},
 ): Promise<Response> {
   const headers: Record<string, string> = {
     ...(opts.who ? identity(opts.who) : {}),
@@ -35,13 +44,22 @@ export function call(
     body = JSON.stringify(opts.body);
     headers["Content-Type"] ??= "application/json";
   }
-  return exports.default.fetch(new Request(`${BASE}${path}`, { method, headers, body }));
+  const request = new Request(`${BASE}${path}`, { method, headers, body });
+  return opts.vars ? fetchWith(opts.vars, request) : exports.default.fetch(request);
 }
 
-export function as(project: string | null, roles: string[] = ["member", "reader"]) {
+/**
+ * Requests as a project with these roles (default: what Keystone gives a project member,
+ * member and reader), optionally with other vars (`as(p, roles, LEGACY)`).
+ */
+export function as(
+  project: string | null,
+  roles: string[] = ["member", "reader"],
+  vars?: Partial<Cloudflare.Env>,
+) {
   const who: Who = { project, roles };
   const run = (method: string) => (path: string, body?: unknown, headers?: Record<string, string>) =>
-    call(method, path, { who, body, headers });
+    call(method, path, { who, body, headers, vars });
   return {
     who,
     get: run("GET"),
@@ -50,12 +68,16 @@ export function as(project: string | null, roles: string[] = ["member", "reader"
     patch: (path: string, ops: unknown) =>
       call("PATCH", path, {
         who,
+        vars,
         body: ops,
         headers: { "Content-Type": "application/openstack-images-v2.1-json-patch" },
       }),
     delete: run("DELETE"),
   };
 }
+
+/** Glance up to Zed's rules (SPEC §11 `legacy`): SPEC §4–§5 as written. */
+export const LEGACY: Partial<Cloudflare.Env> = { POLICY_DEFAULTS: "legacy" };
 
 export const admin = () => as(`admin-${rid()}`, ["admin", "member"]);
 

@@ -1,14 +1,29 @@
-/** Who is calling (SPEC §1): a project, a user and lower-cased roles. */
+/** Who is calling (SPEC §1): a project, a user, lower-cased roles, and their domains (§11). */
 export interface Caller {
   projectId: string | null;
   userId: string | null;
   roles: string[];
+  /** Holds the `admin` role: SPEC §1's admin. Authorization reads the policy instead (§11). */
   isAdmin: boolean;
+  projectDomainId: string | null;
+  userDomainId: string | null;
 }
 
-export function makeCaller(projectId: string | null, userId: string | null, roles: string[]): Caller {
+export function makeCaller(
+  projectId: string | null,
+  userId: string | null,
+  roles: string[],
+  domains: { project?: string | null; user?: string | null } = {},
+): Caller {
   const lower = roles.map((r) => r.trim().toLowerCase()).filter((r) => r.length > 0);
-  return { projectId, userId, roles: lower, isAdmin: lower.includes("admin") };
+  return {
+    projectId,
+    userId,
+    roles: lower,
+    isAdmin: lower.includes("admin"),
+    projectDomainId: domains.project ?? null,
+    userDomainId: domains.user ?? null,
+  };
 }
 
 /** A caller known to act for a project: what member and image routes require. */

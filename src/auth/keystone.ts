@@ -51,6 +51,8 @@ interface Identity {
   projectId: string | null;
   userId: string;
   roles: string[];
+  projectDomainId: string | null;
+  userDomainId: string | null;
 }
 
 type Outcome = { valid: true; identity: Identity; until: number } | { valid: false; reason: string };
@@ -74,13 +76,13 @@ const NEGATIVE_LRU_SIZE = 1_000;
 const SERVICE_TOKEN_MARGIN_MS = 120_000;
 /** Far longer than any Keystone token (Fernet ≈ 200 characters, JWS ≈ 800): not worth a round trip. */
 const MAX_TOKEN_LENGTH = 8192;
-const CACHE_PATH = "/__glance-edge/keystone-token/v1/";
+const CACHE_PATH = "/__glance-edge/keystone-token/v2/";
 
 const tokenBody = z.object({
   token: z.object({
     expires_at: z.string(),
-    user: z.object({ id: z.string().min(1) }),
-    project: z.object({ id: z.string().min(1) }).optional(),
+    user: z.object({ id: z.string().min(1), domain: z.object({ id: z.string() }).optional() }),
+    project: z.object({ id: z.string().min(1), domain: z.object({ id: z.string() }).optional() }).optional(),
     roles: z.array(z.object({ name: z.string() })).optional(),
   }),
 });
@@ -89,6 +91,8 @@ const cachedEntry = z.object({
   projectId: z.string().nullable(),
   userId: z.string(),
   roles: z.array(z.string()),
+  projectDomainId: z.string().nullable(),
+  userDomainId: z.string().nullable(),
   until: z.number(),
 });
 
@@ -287,6 +291,8 @@ export function createKeystoneStrategy(deps: KeystoneDeps = {}): IdentityStrateg
           projectId: project?.id ?? null,
           userId: user.id,
           roles: (roles ?? []).map((r) => r.name),
+          projectDomainId: project?.domain?.id ?? null,
+          userDomainId: user.domain?.id ?? null,
         },
         until: Math.min(expiresAt, at + cfg.ttlMs),
       };
@@ -348,7 +354,10 @@ export function createKeystoneStrategy(deps: KeystoneDeps = {}): IdentityStrateg
     // Domain- and system-scoped tokens act for no project: nothing under /v2 is theirs.
     if (identity.projectId === null)
       throw unauthorized(cfg, requestId, "the token is not scoped to a project");
-    return makeCaller(identity.projectId, identity.userId, identity.roles);
+    return makeCaller(identity.projectId, identity.userId, identity.roles, {
+      project: identity.projectDomainId,
+      user: identity.userDomainId,
+    });
   }
 
   return {

@@ -25,6 +25,7 @@ export const trustedHeaders: IdentityStrategy = {
       first(h, "X-Project-Id", "X-Tenant-Id", "X-Tenant"),
       first(h, "X-User-Id", "X-User"),
       roles ? roles.split(",") : [],
+      { project: first(h, "X-Project-Domain-Id"), user: first(h, "X-User-Domain-Id") },
     );
   },
 };

@@ -1,124 +1,119 @@
-import type { ProjectCaller } from "../auth/caller";
 import { ApiError } from "../http/errors";
 import type { ImageIdParam } from "../images/schemas";
+import type { Credentials } from "../policy/check";
+import * as steps from "../policy/steps";
+import { notAuthorizedText, RESOURCE_NOT_FOUND, type Step } from "../policy/steps";
 
 /**
- * Who may do what with members (SPEC §4, §5): pure functions of the caller and what one SQL
- * statement read about the image. Each returns the error that answers, or null to go on.
- * The store's write statements repeat the "may write" part as their WHERE clause, so a write
- * never depends on an earlier read; these functions explain why a write did not happen.
+ * Who may do what with members (SPEC §4, §5, §11), as Glance decides it: each route is a list of
+ * steps (src/policy/steps.ts) in Glance's order, each a rule and the answer when it fails. The
+ * store puts the same steps in its write's WHERE; the route explains a refusal with them.
  */
 export type Visibility = "public" | "community" | "shared" | "private";
 
-export interface ImageAccess {
+/** What one statement read about the image for this caller. */
+export interface ImageAccess extends steps.ImageFacts {
   visibility: Visibility;
-  owner: string | null;
-  /** The caller's project holds a membership of the image, in any status. */
-  callerIsMember: boolean;
 }
 
-export const hasMembers = (image: ImageAccess) =>
-  image.visibility === "shared" || image.visibility === "private";
-
-export const isOwner = (caller: ProjectCaller, image: ImageAccess) => image.owner === caller.projectId;
-
-export function isVisible(caller: ProjectCaller, image: ImageAccess): boolean {
-  return caller.isAdmin || isOwner(caller, image) || !hasMembers(image) || image.callerIsMember;
+/** The request's identities: the raw ids as the client wrote them, for Glance's messages. */
+export interface Ask {
+  image: ImageIdParam;
+  member?: string;
 }
 
-const imageNotFound = (imageId: ImageIdParam) => new ApiError(404, `Image ${imageId.raw} not found.`);
+export type MemberStep = Step<Ask>;
 
-export const memberNotFound = (imageId: ImageIdParam, memberId: string) =>
-  new ApiError(404, `${memberId} not found in the member list of the image ${imageId.raw}.`);
+export const imageNotFound = (ask: Ask) => new ApiError(404, `Image ${ask.image.raw} not found.`);
+export const memberNotFound = (ask: Ask) =>
+  new ApiError(404, `${ask.member} not found in the member list of the image ${ask.image.raw}.`);
+const resourceNotFound = () => new ApiError(404, RESOURCE_NOT_FOUND);
+const notAllowed = (action: "create" | "update" | "delete") => (ask: Ask) =>
+  new ApiError(403, `Not allowed to ${action} members for image ${ask.image.raw}.`);
 
-/** Step "image not visible" of every member route: its existence never leaks. */
-function visibleImage(caller: ProjectCaller, imageId: ImageIdParam, image: ImageAccess | null): ImageAccess {
-  if (image === null || !isVisible(caller, image)) throw imageNotFound(imageId);
-  return image;
-}
+const visible: MemberStep = { rule: "image_visible", fail: imageNotFound };
+const getImage: MemberStep = { rule: "get_image", fail: resourceNotFound };
+/** MemberAPIPolicy: get_image first (404), then the member rule (403 in Glance's words). */
+const policy = (
+  rule: string,
+  fail: MemberStep["fail"] = () => new ApiError(403, notAuthorizedText(rule)),
+): MemberStep[] => [getImage, { rule, fail }];
 
-type Action = "create" | "update" | "delete";
+export const ADD: readonly MemberStep[] = [
+  visible,
+  { rule: "takes_members", fail: notAllowed("create") },
+  { rule: "legacy_owner_or_admin", legacyOnly: true, fail: notAllowed("create") },
+  ...policy("add_member"),
+];
 
-const notAllowed = (action: Action, imageId: ImageIdParam) =>
-  new ApiError(403, `Not allowed to ${action} members for image ${imageId.raw}.`);
+export const LIST: readonly MemberStep[] = [
+  visible,
+  {
+    rule: "takes_members",
+    fail: (ask) =>
+      new ApiError(
+        403,
+        `Not allowed to list members for image ${ask.image.raw}: Only shared images have members.`,
+      ),
+  },
+  ...policy("get_members"),
+];
 
-/** POST steps 3–5: visible, has members, owner or admin. */
-export function checkAdd(caller: ProjectCaller, imageId: ImageIdParam, found: ImageAccess | null): void {
-  const image = visibleImage(caller, imageId, found);
-  if (!hasMembers(image)) throw notAllowed("create", imageId);
-  if (!caller.isAdmin && !isOwner(caller, image)) throw notAllowed("create", imageId);
-}
+export const SHOW: readonly MemberStep[] = [
+  visible,
+  { rule: "takes_members", fail: () => new ApiError(404, "Only shared images have members.") },
+  // show() turns the policy's 403 into a 404 with the same words.
+  ...policy("get_member", () => new ApiError(404, notAuthorizedText("get_member"))),
+];
 
-/** GET list steps 1–2; returns whether the caller sees every row (owner, admin) or only its own. */
-export function checkList(caller: ProjectCaller, imageId: ImageIdParam, found: ImageAccess | null): void {
-  const image = visibleImage(caller, imageId, found);
-  if (!hasMembers(image)) {
-    throw new ApiError(
-      403,
-      `Not allowed to list members for image ${imageId.raw}: Only shared images have members.`,
-    );
-  }
-}
+/** PUT: these steps, then the member row (404), then UPDATE_AFTER_ROW. */
+export const UPDATE: readonly MemberStep[] = [
+  visible,
+  { rule: "takes_members", fail: notAllowed("update") },
+  { rule: "legacy_not_owner_or_admin", legacyOnly: true, fail: notAllowed("update") },
+  ...policy("get_member"),
+];
+export const UPDATE_AFTER_ROW: readonly MemberStep[] = policy("modify_member");
 
-/** The rows a caller may see: all of them for the owner and admins, else only its own. */
-export const seesAllMembers = (caller: ProjectCaller, image: ImageAccess) =>
-  caller.isAdmin || isOwner(caller, image);
+/** DELETE: these steps, then the member row (404), then DELETE_AFTER_ROW. */
+export const DELETE: readonly MemberStep[] = [
+  visible,
+  { rule: "takes_members", fail: notAllowed("delete") },
+  { rule: "legacy_owner_or_admin", legacyOnly: true, fail: notAllowed("delete") },
+  ...policy("get_member"),
+];
+export const DELETE_AFTER_ROW: readonly MemberStep[] = policy("delete_member");
 
-export const mayReadMember = (caller: ProjectCaller, image: ImageAccess, memberId: string) =>
-  seesAllMembers(caller, image) || memberId === caller.projectId;
+/** The first refusal of these steps for this image (member routes never hide behind get_image). */
+export const refusal = (
+  p: Parameters<typeof steps.refusal>[0],
+  creds: Credentials,
+  list: readonly MemberStep[],
+  image: ImageAccess,
+  ask: Ask,
+) => steps.refusal(p, creds, list, image, ask, resourceNotFound);
 
-/** GET show steps 1–3. */
-export function checkShow(
-  caller: ProjectCaller,
-  imageId: ImageIdParam,
-  memberId: string,
-  found: ImageAccess | null,
-  rowExists: boolean,
-): void {
-  const image = visibleImage(caller, imageId, found);
-  if (!hasMembers(image)) throw new ApiError(404, "Only shared images have members.");
-  if (!rowExists || !mayReadMember(caller, image, memberId)) throw memberNotFound(imageId, memberId);
-}
+export const guardSql = steps.guardSql;
 
-/** PUT steps 2–5: the member itself or an admin; the owner never sets a member's status. */
-export function checkUpdate(
-  caller: ProjectCaller,
-  imageId: ImageIdParam,
-  memberId: string,
-  found: ImageAccess | null,
-  rowExists: boolean,
-): void {
-  const image = visibleImage(caller, imageId, found);
-  if (!hasMembers(image)) throw notAllowed("update", imageId);
-  if (isOwner(caller, image) && !caller.isAdmin) throw notAllowed("update", imageId);
-  if (!rowExists || !(caller.isAdmin || memberId === caller.projectId)) {
-    throw memberNotFound(imageId, memberId);
-  }
-}
+/**
+ * Which member rows a caller sees (Glance's image_member_find): an admin (context_is_admin) or
+ * the owner every row, anyone else only its own.
+ */
+export const seesAllMembers = (creds: Credentials, image: ImageAccess) =>
+  creds.is_admin || image.owner === creds.project_id;
+
+export const mayReadMember = (creds: Credentials, image: ImageAccess, memberId: string) =>
+  seesAllMembers(creds, image) || memberId === creds.project_id;
 
 export const INVALID_STATUS = 'Incorrect request: Status must be "pending", "accepted" or "rejected".';
 
-/** DELETE steps 1–4: owner or admin. */
-export function checkDelete(
-  caller: ProjectCaller,
-  imageId: ImageIdParam,
-  memberId: string,
-  found: ImageAccess | null,
-  rowExists: boolean,
-): void {
-  const image = visibleImage(caller, imageId, found);
-  if (!hasMembers(image)) throw notAllowed("delete", imageId);
-  if (!caller.isAdmin && !isOwner(caller, image)) throw notAllowed("delete", imageId);
-  if (!rowExists) throw memberNotFound(imageId, memberId);
-}
-
 /** POST step 6: the quota, as the store found it when the insert did not happen. */
-export function quotaExceeded(imageId: ImageIdParam, count: number, quota: number): ApiError {
+export function quotaExceeded(ask: Ask, count: number, quota: number): ApiError {
   return new ApiError(
     413,
-    `Image member limit exceeded for image ${imageId.raw}: The limit has been exceeded on the number of allowed image members for this image. Attempted: ${count + 1}, Maximum: ${quota}`,
+    `Image member limit exceeded for image ${ask.image.raw}: The limit has been exceeded on the number of allowed image members for this image. Attempted: ${count + 1}, Maximum: ${quota}`,
   );
 }
 
-export const duplicateMember = (imageId: ImageIdParam, memberId: string) =>
-  new ApiError(409, `Member ${memberId} is duplicated for image ${imageId.raw}`);
+export const duplicateMember = (ask: Ask, memberId: string) =>
+  new ApiError(409, `Member ${memberId} is duplicated for image ${ask.image.raw}`);

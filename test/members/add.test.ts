@@ -1,5 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { addMember, admin, as, call, createImage, dump, expectError, identity, project } from "../helpers";
+import {
+  addMember,
+  admin,
+  as,
+  call,
+  createImage,
+  dump,
+  expectError,
+  identity,
+  LEGACY,
+  project,
+} from "../helpers";
 
 const TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
 const NOT_OBJECT = 'Expected a member in the form: {"member_id": "<project id>"}';
@@ -200,13 +211,19 @@ describe("POST /v2/images/{image_id}/members (SPEC §5.1)", () => {
     expect((await addMember(owner, id, m)) as object).toMatchObject({ member_id: m, status: "pending" });
   });
 
-  it("step 5: a member may not add members: 403", async () => {
+  it("step 5: a member may not add members: 403 (add_member, or legacy's owner check)", async () => {
     const owner = project("owner");
     const member = project("member");
     const id = await createImage(owner);
     await addMember(owner, id, member);
+    const before = await dump();
     const res = await as(member).post(`/v2/images/${id}/members`, { member_id: "other" });
-    await expectError(res, 403, `Not allowed to create members for image ${id}.`);
+    await expectError(res, 403, "You are not authorized to complete add_member action.");
+    const legacy = await as(member, undefined, LEGACY).post(`/v2/images/${id}/members`, {
+      member_id: "other",
+    });
+    await expectError(legacy, 403, `Not allowed to create members for image ${id}.`);
+    expect(await dump()).toBe(before);
   });
 
   it("an admin may add members to anyone's image", async () => {
@@ -231,7 +248,12 @@ describe("POST /v2/images/{image_id}/members (SPEC §5.1)", () => {
     const id = await createImage(owner);
     await addMember(owner, id, owner);
     const res = await as(owner).put(`/v2/images/${id}/members/${owner}`, { status: "accepted" });
-    await expectError(res, 403, `Not allowed to update members for image ${id}.`);
+    // modify_member needs the caller to be a member, and the owner never counts as one (SPEC §11).
+    await expectError(res, 403, "You are not authorized to complete modify_member action.");
+    const legacy = await as(owner, undefined, LEGACY).put(`/v2/images/${id}/members/${owner}`, {
+      status: "accepted",
+    });
+    await expectError(legacy, 403, `Not allowed to update members for image ${id}.`);
   });
 
   it("re-adding a removed member starts a fresh pending membership", async () => {

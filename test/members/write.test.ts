@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { addMember, admin, as, call, createImage, dump, expectError, project } from "../helpers";
+import { addMember, admin, as, call, createImage, dump, expectError, LEGACY, project } from "../helpers";
 
 const INVALID_STATUS = 'Incorrect request: Status must be "pending", "accepted" or "rejected".';
 
@@ -94,6 +94,11 @@ describe("PUT /v2/images/{image_id}/members/{member_id} (SPEC §5.4)", () => {
     await expectError(
       await as(owner).put(`/v2/images/${id}/members/${member}`, { status: "x" }),
       403,
+      "You are not authorized to complete modify_member action.",
+    );
+    await expectError(
+      await as(owner, undefined, LEGACY).put(`/v2/images/${id}/members/${member}`, { status: "x" }),
+      403,
       `Not allowed to update members for image ${id}.`,
     );
   });
@@ -128,17 +133,34 @@ describe("PUT /v2/images/{image_id}/members/{member_id} (SPEC §5.4)", () => {
     }
   });
 
-  it("step 4: the owner gets 403, even for a member id that does not exist", async () => {
+  it("step 4 (legacy): the owner gets 403, even for a member id that does not exist", async () => {
     const member = project("member");
     const { owner, id } = await sharedWith(member);
     const before = await dump();
     for (const target of [member, "does-not-exist"]) {
       await expectError(
-        await as(owner).put(`/v2/images/${id}/members/${target}`, { status: "accepted" }),
+        await as(owner, undefined, LEGACY).put(`/v2/images/${id}/members/${target}`, { status: "accepted" }),
         403,
         `Not allowed to update members for image ${id}.`,
       );
     }
+    expect(await dump()).toBe(before);
+  });
+
+  it("secure-rbac: the owner finds the row first (404 when missing), then modify_member refuses (403)", async () => {
+    const member = project("member");
+    const { owner, id } = await sharedWith(member);
+    const before = await dump();
+    await expectError(
+      await as(owner).put(`/v2/images/${id}/members/does-not-exist`, { status: "accepted" }),
+      404,
+      `does-not-exist not found in the member list of the image ${id}.`,
+    );
+    await expectError(
+      await as(owner).put(`/v2/images/${id}/members/${member}`, { status: "accepted" }),
+      403,
+      "You are not authorized to complete modify_member action.",
+    );
     expect(await dump()).toBe(before);
   });
 
@@ -181,12 +203,17 @@ describe("DELETE /v2/images/{image_id}/members/{member_id} (SPEC §5.5)", () => 
     }
   });
 
-  it("a member may not remove itself: 403", async () => {
+  it("a member may not remove itself: 403 (delete_member, or legacy's owner check)", async () => {
     const member = project("member");
     const { id } = await sharedWith(member);
     const before = await dump();
     await expectError(
       await as(member).delete(`/v2/images/${id}/members/${member}`),
+      403,
+      "You are not authorized to complete delete_member action.",
+    );
+    await expectError(
+      await as(member, undefined, LEGACY).delete(`/v2/images/${id}/members/${member}`),
       403,
       `Not allowed to delete members for image ${id}.`,
     );

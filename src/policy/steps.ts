@@ -1,0 +1,70 @@
+import type { ApiError } from "../http/errors";
+import type { Credentials } from "./check";
+import { imageTarget, type TargetImage } from "./image-target";
+import { allows, checkOf, type Policy } from "./policy";
+import { reduce, sqlText } from "./sql";
+
+/**
+ * A route's authorization as data: the checks Glance makes, in Glance's order, each a rule (a
+ * policy rule, or a fixed one of defaults.ts) with the answer when it fails. The same steps
+ * give the write's SQL guard (`guardSql`) and, on the row read in the same batch, the first
+ * refusal (`refusal`): one source for both.
+ */
+export interface Step<A> {
+  rule: string;
+  /** Glance runs this check only without enforce_new_defaults (its legacy owner checks). */
+  legacyOnly?: true;
+  /**
+   * ImageAPIPolicy: when the rule fails on an image the caller may not get_image either, the
+   * answer is a bare 404, so that a refusal never tells that the image exists.
+   */
+  hiddenUnlessGetImage?: true;
+  fail: (ask: A) => ApiError;
+}
+
+/** What one statement read about the image, and whether the caller holds a membership of it. */
+export interface ImageFacts extends TargetImage {
+  callerIsMember: boolean;
+}
+
+const applies =
+  (p: Policy) =>
+  <A>(s: Step<A>) =>
+    !s.legacyOnly || p.ruleSet === "legacy";
+
+/** The first step that fails for this image, as its error; null when all pass. */
+export function refusal<A>(
+  p: Policy,
+  creds: Credentials,
+  steps: readonly Step<A>[],
+  image: ImageFacts,
+  ask: A,
+  hidden: (ask: A) => ApiError,
+): ApiError | null {
+  const target = imageTarget(image, creds.project_id ?? "", image.callerIsMember);
+  for (const step of steps.filter(applies(p))) {
+    if (allows(p, step.rule, creds, target)) continue;
+    if (step.hiddenUnlessGetImage && !allows(p, "get_image", creds, target)) return hidden(ask);
+    return step.fail(ask);
+  }
+  return null;
+}
+
+/** The same steps as one SQL predicate over image `i`, for the write's WHERE. */
+export function guardSql<A>(
+  p: Policy,
+  creds: Credentials,
+  steps: readonly Step<A>[],
+  param: (v: unknown) => string,
+): string {
+  const parts = steps
+    .filter(applies(p))
+    .map((s) => sqlText(reduce(checkOf(p, s.rule), { creds, rules: p.rules, param })));
+  return [...new Set(parts)].join(" AND ") || "1";
+}
+
+/** Glance's words for a rule that failed (oslo.policy's PolicyNotAuthorized via Glance). */
+export const notAuthorizedText = (rule: string) => `You are not authorized to complete ${rule} action.`;
+
+/** ImageAPIPolicy's NotFound: no explanation, so webob's default text. */
+export const RESOURCE_NOT_FOUND = "The resource could not be found.";
