@@ -81,12 +81,24 @@ const add = (id: string, caller: Who, body: unknown, vars?: Partial<Cloudflare.E
   send("POST", `/v2/images/${id}/members`, { who: caller, body, vars });
 const addRaw = (id: string, caller: Who, raw: string) =>
   send("POST", `/v2/images/${id}/members`, { who: caller, raw });
-const put = (id: string, member: string, caller: Who, body: unknown) =>
-  send("PUT", `/v2/images/${id}/members/${member}`, { who: caller, body });
+const put = (id: string, member: string, caller: Who, body: unknown, vars?: Partial<Cloudflare.Env>) =>
+  send("PUT", `/v2/images/${id}/members/${member}`, { who: caller, body, vars });
+const LEGACY = { POLICY_DEFAULTS: "legacy" };
 const putRaw = (id: string, member: string, caller: Who, raw: string) =>
   send("PUT", `/v2/images/${id}/members/${member}`, { who: caller, raw });
 
 const memberCases: Case[] = [
+  {
+    route: "POST members",
+    outcome: "403 the owner's reader (add_member)",
+    status: 403,
+    trips: 1,
+    write: INSERT_MEMBER,
+    run: async () => {
+      const { owner, id } = await fixture();
+      return add(id, who(owner, ["reader"]), { member_id: project("m") });
+    },
+  },
   // POST /v2/images/{id}/members (SPEC §5.1)
   {
     route: "POST members",
@@ -436,13 +448,37 @@ const memberCases: Case[] = [
   },
   {
     route: "PUT member",
-    outcome: "403 the owner (member id that does not exist)",
+    outcome: "403 the owner, legacy (member id that does not exist)",
     status: 403,
     trips: 1,
     write: UPDATE_MEMBER,
     run: async () => {
       const { owner, id } = await fixture("shared", [project("m")]);
-      return put(id, project("nobody"), who(owner), { status: "accepted" });
+      return put(id, project("nobody"), who(owner), { status: "accepted" }, LEGACY);
+    },
+  },
+  {
+    route: "PUT member",
+    outcome: "403 the owner (modify_member)",
+    status: 403,
+    trips: 1,
+    write: UPDATE_MEMBER,
+    run: async () => {
+      const m = project("m");
+      const { owner, id } = await fixture("shared", [m]);
+      return put(id, m, who(owner), { status: "accepted" });
+    },
+  },
+  {
+    route: "PUT member",
+    outcome: "404 a member's user without roles (get_image)",
+    status: 404,
+    trips: 1,
+    write: UPDATE_MEMBER,
+    run: async () => {
+      const m = project("m");
+      const { id } = await fixture("shared", [m]);
+      return put(id, m, who(m, []), { status: "accepted" });
     },
   },
   {
