@@ -7,8 +7,10 @@ import { corsWhenConfigured } from "./http/cors";
 import { errorResponse, onError } from "./http/errors";
 import { requestId } from "./http/request-id";
 import { allowOnly, NOT_FOUND } from "./http/routing";
+import { imageActions } from "./images/action-routes";
 import { imageFile } from "./images/file-routes";
 import { images } from "./images/routes";
+import { imageTags } from "./images/tag-routes";
 import { members } from "./members/routes";
 import { credentialsOf, policyFor } from "./policy/policy";
 
@@ -34,6 +36,8 @@ export function buildApp(): Hono<AppEnv> {
   app.route("/v2/schemas", schemas);
   app.route("/v2/images", members);
   app.route("/v2/images", imageFile);
+  app.route("/v2/images", imageActions);
+  app.route("/v2/images", imageTags);
   app.route("/v2/images", images);
   // Rendered here rather than thrown: a throw from notFound skips the middleware's after-part.
   app.notFound((c) => errorResponse(c.req.header("Accept"), 404, NOT_FOUND));

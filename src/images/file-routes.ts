@@ -7,9 +7,9 @@ import { allowOnly } from "../http/routing";
 import { validate } from "../http/validate";
 import { discardImageData, getImageData, putImageData } from "./data";
 import { abandonUpload, beginUpload, finishUpload, type StoredData } from "./file-store";
-import { checkUpload, noImage } from "./rules";
+import { authorizer, DOWNLOAD, UPLOAD, uploadStateError } from "./rules";
 import { imageParam, uploadHeaders } from "./schemas";
-import { getVisibleImage } from "./store";
+import { readImage } from "./store";
 
 /** /v2/images/{image_id}/file: image data in and out (SPEC §8). */
 export const imageFile = new Hono<AppEnv>();
@@ -37,16 +37,20 @@ imageFile.put(
   validate("param", imageParam),
   validate("header", uploadHeaders),
   async (c) => {
-    const caller = projectCaller(c.get("caller"));
+    const project = projectCaller(c.get("caller")).projectId;
+    const az = authorizer(c.get("policy"), c.get("creds"));
     const { image_id } = c.req.valid("param");
     const length = c.req.valid("header")["content-length"] ?? null;
     const db = c.get("db");
     const uploadId = crypto.randomUUID();
-    const { image, started } = await beginUpload(db, caller, image_id.id, uploadId);
-    if (!image) throw noImage(image_id.raw);
-    if (!started) {
-      checkUpload(caller, image_id.raw, image);
-      throw new Error("upload neither started nor refused");
+    const { image, started } = await beginUpload(db, project, image_id.id, uploadId, az.guard(UPLOAD));
+    if (!started || !image) {
+      const ask = { image: image_id.raw };
+      throw (
+        az.refusal(UPLOAD, image, ask) ??
+        (image && uploadStateError(image)) ??
+        new Error("upload neither started nor refused")
+      );
     }
     const id = image.id;
     let stored: StoredData;
@@ -87,12 +91,13 @@ imageFile.put(
 );
 
 imageFile.get(PATH, validate("param", imageParam), async (c) => {
-  const caller = projectCaller(c.get("caller"));
+  const project = projectCaller(c.get("caller")).projectId;
   const { image_id } = c.req.valid("param");
-  const image = await getVisibleImage(c.get("db"), caller, image_id.id);
-  if (!image) throw noImage(image_id.raw);
-  // Glance answers 204 No Content while an image has no data (queued, saving).
-  if (image.status !== "active") return c.body(null, 204);
+  const read = await readImage(c.get("db"), project, image_id.id);
+  const image = authorizer(c.get("policy"), c.get("creds")).permit(DOWNLOAD, read, { image: image_id.raw });
+  // Glance answers 204 No Content while an image has no data (queued, saving); a deactivated
+  // image keeps its data, which only an admin got this far to read.
+  if (image.status !== "active" && image.status !== "deactivated") return c.body(null, 204);
   const object = await getImageData(c.env.IMAGE_DATA, image.id, c.req.method === "HEAD");
   if (!object) return c.body(null, 204);
   const headers: Record<string, string> = {

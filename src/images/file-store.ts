@@ -1,7 +1,6 @@
-import type { ProjectCaller } from "../auth/caller";
-import { flag, now } from "../db/sql";
+import { now, Params } from "../db/sql";
 import type { Db } from "../env";
-import { IMAGE_COLUMNS, type ImageRow, visibleTo } from "./store";
+import { factsOf, type Guard, type ImageFacts, readFacts, wrote } from "./store";
 
 /** The SQL of image data state (SPEC §8): queued → saving → active, or back to queued. */
 
@@ -14,33 +13,29 @@ export interface StoredData {
 }
 
 /**
- * Moves the image to `saving` for this upload, in one statement guarded by everything Glance
- * checks (owner or admin, status `queued`, disk and container formats set), batched with the
- * read that explains a refusal. `image` is the image as the caller saw it before, null when not
- * visible.
+ * Moves the image to `saving` for this upload, in one statement guarded by the route's rules
+ * and by the upload's own conditions (status `queued`, disk and container formats set), batched
+ * with the read that explains a refusal. `image` is the image as the rules saw it, null when
+ * there is none.
  */
 export async function beginUpload(
   db: Db,
-  caller: ProjectCaller,
+  project: string,
   id: string | null,
   uploadId: string,
-): Promise<{ image: ImageRow | null; started: boolean }> {
-  const read = db
-    .prepare(`SELECT ${IMAGE_COLUMNS} FROM images i WHERE i.id = ?1 AND ${visibleTo("?2", "?3")}`)
-    .bind(id, flag(caller.isAdmin), caller.projectId);
+  guard: Guard,
+): Promise<{ image: ImageFacts | null; started: boolean }> {
+  const p = new Params(id, uploadId, now());
   const start = db
     .prepare(
-      `UPDATE images SET status = 'saving', upload_id = ?4, updated_at = ?5, revision = revision + 1
-       WHERE id = ?1 AND status = 'queued' AND (?2 = 1 OR owner = ?3)
-         AND disk_format IS NOT NULL AND container_format IS NOT NULL
+      `UPDATE images AS i SET status = 'saving', upload_id = ?2, updated_at = ?3, revision = revision + 1
+       WHERE i.id = ?1 AND i.status = 'queued'
+         AND i.disk_format IS NOT NULL AND i.container_format IS NOT NULL AND ${guard(p.param)}
        RETURNING id`,
     )
-    .bind(id, flag(caller.isAdmin), caller.projectId, uploadId, now());
-  const [before, started] = await db.batch<unknown>([read, start]);
-  return {
-    image: (before?.results[0] as ImageRow | undefined) ?? null,
-    started: (started?.results.length ?? 0) > 0,
-  };
+    .bind(...p.values);
+  const [before, started] = await db.batch<unknown>([readFacts(db, project, id), start]);
+  return { image: factsOf(before), started: wrote(started) };
 }
 
 /** The upload's bytes are stored: one statement makes the image `active` with their figures. */

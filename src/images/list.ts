@@ -1,4 +1,3 @@
-import type { ProjectCaller } from "../auth/caller";
 import { ApiError } from "../http/errors";
 import { type ListQuery, listQuery } from "./schemas";
 
@@ -120,10 +119,11 @@ function sorting(q: ListQuery): { key: SortKey; dir: SortDir }[] {
   return sort;
 }
 
-export function planList(caller: ProjectCaller, q: ListQuery): ListPlan {
+/** `admin`: context_is_admin holds (Glance's database layer lists everything for it). */
+export function planList(caller: { admin: boolean; project: string }, q: ListQuery): ListPlan {
   return {
-    admin: caller.isAdmin,
-    project: caller.projectId,
+    admin: caller.admin,
+    project: caller.project,
     limit: q.limit ?? 25,
     marker: q.marker ?? null,
     visibility: q.visibility ?? null,

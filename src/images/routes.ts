@@ -8,10 +8,23 @@ import { allowOnly } from "../http/routing";
 import { validate } from "../http/validate";
 import { discardImageData } from "./data";
 import { pageLinks, planList } from "./list";
-import { applyPatch } from "./patch";
-import { checkDeletable, checkOwner, checkOwnershipAndVisibility, checkWritableKeys, noImage } from "./rules";
-import { createImageBody, imageDocument, imageParam, listQuery, patchBodyV20, patchBodyV21 } from "./schemas";
-import { createImage, deleteImage, documentOf, getVisibleImage, listImages, updateImage } from "./store";
+import { applyPatch, parseChanges } from "./patch";
+import {
+  type Ask,
+  authorizer,
+  changeSteps,
+  checkWritableKeys,
+  createRefusal,
+  DELETE,
+  type ImageStep,
+  LISTED,
+  listRefusal,
+  MARKER,
+  PATCH_READ,
+  SHOW,
+} from "./rules";
+import { checkDocument, createImageBody, imageParam, listQuery, patchBodyV20, patchBodyV21 } from "./schemas";
+import { createImage, deleteImage, documentOf, listImages, readImage, updateImage } from "./store";
 import { imageView } from "./view";
 
 /** /v2/images and /v2/images/{image_id} (SPEC §8). */
@@ -37,27 +50,26 @@ images.patch("/:image_id", async (c, next) => {
 images.use("/", jsonBody(IMAGE_BODY_LIMIT));
 images.use("/:image_id", jsonBody(IMAGE_BODY_LIMIT));
 
-/** Validates a whole image document the way Glance does after its read-only checks. */
-function checkDocument(doc: unknown) {
-  const parsed = imageDocument.safeParse(doc);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
-    throw new ApiError(
-      400,
-      `Provided object does not match schema 'image': ${where}${issue?.message ?? "invalid"}`,
-    );
-  }
-  return parsed.data;
-}
+type Ctx = {
+  get(key: "policy"): AppEnv["Variables"]["policy"];
+  get(key: "creds"): AppEnv["Variables"]["creds"];
+  get(key: "caller"): AppEnv["Variables"]["caller"];
+};
+/** The caller's project (requireProject ran) and its rules for this request. */
+const who = (c: Ctx) => ({
+  project: projectCaller(c.get("caller")).projectId,
+  az: authorizer(c.get("policy"), c.get("creds")),
+});
 
 images.post("/", validate("json", createImageBody), async (c) => {
-  const caller = projectCaller(c.get("caller"));
   const { id: requestedId, ...body } = c.req.valid("json");
   checkWritableKeys(Object.keys(body));
   const doc = checkDocument(body);
-  checkOwnershipAndVisibility(caller, doc, null);
-  if (!("owner" in doc)) doc.owner = caller.projectId;
+  const creds = c.get("creds");
+  const owner = "owner" in doc ? (doc.owner ?? null) : creds.project_id;
+  const refused = createRefusal(c.get("policy"), creds, owner, doc.visibility ?? "shared");
+  if (refused) throw refused;
+  doc.owner = owner;
   const id = (requestedId ?? crypto.randomUUID()).toLowerCase();
   const row = await createImage(c.get("db"), id, doc);
   if (!row) throw new ApiError(409, `Image with identifier ${id} already exists!`);
@@ -65,9 +77,15 @@ images.post("/", validate("json", createImageBody), async (c) => {
 });
 
 images.get("/", validate("query", listQuery), async (c) => {
-  const caller = projectCaller(c.get("caller"));
-  const plan = planList(caller, c.req.valid("query"));
-  const { markerFound, rows } = await listImages(c.get("db"), plan);
+  const { project, az } = who(c);
+  const creds = c.get("creds");
+  const plan = planList({ admin: creds.is_admin, project }, c.req.valid("query"));
+  const refused = listRefusal(c.get("policy"), creds);
+  if (refused) throw refused;
+  const { markerFound, rows } = await listImages(c.get("db"), plan, {
+    listed: az.guard(LISTED),
+    visible: az.guard(MARKER),
+  });
   if (!markerFound) throw new ApiError(400, `Invalid marker. Image ${plan.marker} could not be found.`);
   const full = rows.length > 0 && rows.length === plan.limit;
   const links = pageLinks(new URL(c.req.url), full ? (rows.at(-1)?.id ?? null) : null);
@@ -75,11 +93,10 @@ images.get("/", validate("query", listQuery), async (c) => {
 });
 
 images.get("/:image_id", validate("param", imageParam), async (c) => {
-  const caller = projectCaller(c.get("caller"));
+  const { project, az } = who(c);
   const { image_id } = c.req.valid("param");
-  const row = await getVisibleImage(c.get("db"), caller, image_id.id);
-  if (!row) throw noImage(image_id.raw);
-  return c.json(imageView(row));
+  const image = await readImage(c.get("db"), project, image_id.id);
+  return c.json(imageView(az.permit(SHOW, image, { image: image_id.raw })));
 });
 
 /** Glance's older v2.0 changes, rewritten into the v2.1 form so that one validator serves both. */
@@ -98,18 +115,26 @@ images.patch(
   validate("json", patchBodyV21),
   validate("param", imageParam),
   async (c) => {
-    const caller = projectCaller(c.get("caller"));
+    const { project, az } = who(c);
     const { image_id } = c.req.valid("param");
-    const ops = c.req.valid("json");
-    // Optimistic: apply the patch to what was read, write only if nobody wrote in between.
+    const ask: Ask = { image: image_id.raw };
+    const changes = parseChanges(c.req.valid("json"));
+    // Optimistic: apply the patch to what was read, write only if nobody wrote in between and
+    // the rules still hold for the image as it is then (a membership may have gone meanwhile).
     for (let attempt = 0; attempt < 3; attempt++) {
-      const row = await getVisibleImage(c.get("db"), caller, image_id.id);
-      if (!row) throw noImage(image_id.raw);
-      checkOwner(caller, { owner: row.owner, visibility: row.visibility, protected: row.protected === 1 });
-      const before = documentOf(row);
-      const doc = checkDocument(applyPatch(before, ops));
-      checkOwnershipAndVisibility(caller, doc, { owner: row.owner, visibility: row.visibility });
-      const updated = await updateImage(c.get("db"), row.id, row.revision, doc);
+      const image = az.permit(PATCH_READ, await readImage(c.get("db"), project, image_id.id), ask);
+      const asked: ImageStep[] = [...PATCH_READ];
+      const doc = checkDocument(
+        applyPatch(documentOf(image), changes, (change) => {
+          const value = change.op === "remove" ? undefined : change.value;
+          const list = changeSteps(change.op, change.key, value, image.owner);
+          az.permit(list, image, ask);
+          asked.push(...list);
+        }),
+      );
+      // Glance saves nothing for an empty patch.
+      if (changes.length === 0) return c.json(imageView(image));
+      const updated = await updateImage(c.get("db"), image.id, image.revision, doc, az.guard(asked));
       if (updated) return c.json(imageView(updated));
     }
     throw new ApiError(409, "The image was changed by another request; try again.");
@@ -117,17 +142,13 @@ images.patch(
 );
 
 images.delete("/:image_id", validate("param", imageParam), async (c) => {
-  const caller = projectCaller(c.get("caller"));
+  const { project, az } = who(c);
   const { image_id } = c.req.valid("param");
-  const { image, deleted } = await deleteImage(c.get("db"), caller, image_id.id);
-  if (!image) throw noImage(image_id.raw);
-  if (!deleted) {
-    checkDeletable(caller, image_id.raw, {
-      owner: image.owner,
-      visibility: image.visibility,
-      protected: image.protected === 1,
-    });
-    throw new Error("image delete neither done nor refused");
+  const { image, deleted } = await deleteImage(c.get("db"), project, image_id.id, az.guard(DELETE));
+  if (!deleted || !image) {
+    throw (
+      az.refusal(DELETE, image, { image: image_id.raw }) ?? new Error("image delete neither done nor refused")
+    );
   }
   // Awaited rather than left to waitUntil: a 204 then means the data is gone too.
   await discardImageData(c.env.IMAGE_DATA, image.id, c.get("requestId"));

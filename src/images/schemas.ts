@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ApiError } from "../http/errors";
 
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
@@ -108,6 +109,20 @@ export const imageDocument = z
         ctx.addIssue({ code: "custom", message: `invalid property name ${JSON.stringify(k)}` });
   });
 export type ImageDocument = z.output<typeof imageDocument>;
+
+/** Validates a whole image document (or one attribute of it) the way Glance does after its read-only checks. */
+export function checkDocument(doc: unknown): ImageDocument {
+  const parsed = imageDocument.safeParse(doc);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
+    throw new ApiError(
+      400,
+      `Provided object does not match schema 'image': ${where}${issue?.message ?? "invalid"}`,
+    );
+  }
+  return parsed.data;
+}
 
 const notAnObject = "Provided object does not match schema 'image': the body must be a JSON object";
 

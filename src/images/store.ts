@@ -1,6 +1,6 @@
-import type { ProjectCaller } from "../auth/caller";
-import { flag, isUniqueViolation, now } from "../db/sql";
+import { flag, isUniqueViolation, now, Params } from "../db/sql";
 import type { Db } from "../env";
+import { membershipSql } from "../policy/image-target";
 import { type ListPlan, NOT_NULL_KEYS } from "./list";
 import type { ImageDocument } from "./schemas";
 
@@ -32,10 +32,30 @@ export interface ImageRow {
 export const IMAGE_COLUMNS =
   "i.id, i.owner, i.visibility, i.name, i.disk_format, i.container_format, i.size, i.virtual_size, i.status, i.checksum, i.os_hash_algo, i.os_hash_value, i.protected, i.os_hidden, i.min_ram, i.min_disk, i.tags, i.properties, i.created_at, i.updated_at, i.revision";
 
-/** SQL: the caller (?admin flag, ?project) may see image i (SPEC §4). */
-export const visibleTo = (admin: string, project: string) =>
-  `(${admin} = 1 OR i.owner = ${project} OR i.visibility IN ('public', 'community')
-    OR EXISTS (SELECT 1 FROM image_members v WHERE v.image_id = i.id AND v.member_id = ${project}))`;
+/** The route's rules as SQL over image `i`, placeholders from the statement's Params. */
+export type Guard = (param: (v: unknown) => string) => string;
+
+/** An image row and whether the caller's project holds a membership of it (the rules' facts). */
+export type ImageFacts = ImageRow & { callerIsMember: boolean };
+type FactsRow = ImageRow & { caller_is_member: 0 | 1 };
+
+/** The image whatever the caller may see, and whether ?2 (the caller's project) is a member. */
+const READ = `SELECT ${IMAGE_COLUMNS}, ${membershipSql("?2")} AS caller_is_member FROM images i WHERE i.id = ?1`;
+
+function facts(row: FactsRow | null | undefined): ImageFacts | null {
+  if (!row) return null;
+  const { caller_is_member, ...image } = row;
+  return { ...image, callerIsMember: caller_is_member === 1 };
+}
+
+export const readFacts = (db: Db, project: string, id: string | null) => db.prepare(READ).bind(id, project);
+
+/** What one statement of a batch read: the image as the rules see it, or null. */
+export const factsOf = (result: D1Result<unknown> | undefined) =>
+  facts(result?.results[0] as FactsRow | undefined);
+
+/** Whether the write of a batch touched its row. */
+export const wrote = (result: D1Result<unknown> | undefined) => (result?.results.length ?? 0) > 0;
 
 /** Splits a client's image document into table columns and custom properties. */
 function columns(doc: ImageDocument) {
@@ -124,68 +144,136 @@ export async function createImage(db: Db, id: string, doc: ImageDocument): Promi
   }
 }
 
-/** The image if the caller may see it, in one statement. */
-export async function getVisibleImage(
-  db: Db,
-  caller: ProjectCaller,
-  id: string | null,
-): Promise<ImageRow | null> {
-  return db
-    .prepare(`SELECT ${IMAGE_COLUMNS} FROM images i WHERE i.id = ?1 AND ${visibleTo("?2", "?3")}`)
-    .bind(id, flag(caller.isAdmin), caller.projectId)
-    .first<ImageRow>();
+/** The image and the caller's membership, in one statement: GET, download, PATCH's read. */
+export async function readImage(db: Db, project: string, id: string | null): Promise<ImageFacts | null> {
+  return facts(await readFacts(db, project, id).first<FactsRow>());
 }
 
 /**
- * Writes a changed document if nobody else changed the image since `revision` was read;
- * null when someone did (the caller retries on the new state).
+ * Writes a changed document if nobody else changed the image since `revision` was read and the
+ * route's rules (`guard`) still hold for it; null when either is not so (the caller reads again).
  */
 export async function updateImage(
   db: Db,
   id: string,
   revision: number,
   doc: ImageDocument,
+  guard: Guard,
 ): Promise<ImageRow | null> {
+  const p = new Params(id, revision, ...written(doc), now());
   const set = slots(3).map((slot, n) => `${WRITTEN[n]} = ${slot}`);
   return db
     .prepare(
-      `UPDATE images SET ${set.join(", ")}, updated_at = ?${WRITTEN.length + 3}, revision = revision + 1
-       WHERE id = ?1 AND revision = ?2
+      `UPDATE images AS i SET ${set.join(", ")}, updated_at = ?${WRITTEN.length + 3}, revision = revision + 1
+       WHERE i.id = ?1 AND i.revision = ?2 AND ${guard(p.param)}
        RETURNING ${RETURNED}`,
     )
-    .bind(id, revision, ...written(doc), now())
+    .bind(...p.values)
     .first<ImageRow>();
 }
 
 /**
- * Deletes the image (its members go with it, ON DELETE CASCADE) when the caller owns it or is
- * admin and it is not protected, in one batch with the read that explains a refusal.
+ * Deletes the image (its members go with it, ON DELETE CASCADE) when the route's rules — the
+ * protected flag among them — hold, in one batch with the read that explains a refusal.
  */
-export async function deleteImage(db: Db, caller: ProjectCaller, id: string | null) {
-  const read = db
-    .prepare(`SELECT ${IMAGE_COLUMNS} FROM images i WHERE i.id = ?1 AND ${visibleTo("?2", "?3")}`)
-    .bind(id, flag(caller.isAdmin), caller.projectId);
+export async function deleteImage(db: Db, project: string, id: string | null, guard: Guard) {
+  const p = new Params(id);
   const remove = db
+    .prepare(`DELETE FROM images AS i WHERE i.id = ?1 AND ${guard(p.param)} RETURNING id`)
+    .bind(...p.values);
+  const [before, removed] = await db.batch<unknown>([readFacts(db, project, id), remove]);
+  return { image: factsOf(before), deleted: wrote(removed) };
+}
+
+/**
+ * Moves the image from `from` to `to` (deactivate, reactivate) when the route's rules hold,
+ * in one UPDATE batched with the read that explains why it did not.
+ */
+export async function setStatus(
+  db: Db,
+  project: string,
+  id: string | null,
+  from: string,
+  to: string,
+  guard: Guard,
+) {
+  const p = new Params(id, from, to, now());
+  const update = db
     .prepare(
-      `DELETE FROM images WHERE id = ?1 AND protected = 0 AND (?2 = 1 OR owner = ?3) RETURNING id, status`,
+      `UPDATE images AS i SET status = ?3, updated_at = ?4, revision = revision + 1
+       WHERE i.id = ?1 AND i.status = ?2 AND ${guard(p.param)}
+       RETURNING id`,
     )
-    .bind(id, flag(caller.isAdmin), caller.projectId);
-  const [before, removed] = await db.batch<unknown>([read, remove]);
+    .bind(...p.values);
+  const [before, changed] = await db.batch<unknown>([readFacts(db, project, id), update]);
+  return { image: factsOf(before), changed: wrote(changed) };
+}
+
+/** The image's tags hold ?2. */
+const HAS_TAG = "EXISTS (SELECT 1 FROM json_each(i.tags) t WHERE t.value = ?2)";
+
+/**
+ * Adds a tag (a tag already there leaves the image as it is) when the route's rules hold and
+ * the tag quota (negative: unlimited) leaves room, all inside one UPDATE, batched with the read
+ * that explains a refusal. `count`: how many tags the image had then.
+ */
+export async function addTag(
+  db: Db,
+  project: string,
+  id: string | null,
+  tag: string,
+  quota: number,
+  guard: Guard,
+) {
+  const p = new Params(id, tag, now(), quota);
+  const update = db
+    .prepare(
+      `UPDATE images AS i
+       SET tags = CASE WHEN ${HAS_TAG} THEN i.tags ELSE json_insert(i.tags, '$[#]', ?2) END,
+           updated_at = CASE WHEN ${HAS_TAG} THEN i.updated_at ELSE ?3 END,
+           revision = CASE WHEN ${HAS_TAG} THEN i.revision ELSE i.revision + 1 END
+       WHERE i.id = ?1 AND ${guard(p.param)}
+         AND (?4 < 0 OR ${HAS_TAG} OR (SELECT COUNT(*) FROM json_each(i.tags)) < ?4)
+       RETURNING id`,
+    )
+    .bind(...p.values);
+  const [before, changed] = await db.batch<unknown>([readFacts(db, project, id), update]);
+  const image = factsOf(before);
+  return { image, written: wrote(changed), count: image ? (JSON.parse(image.tags) as string[]).length : 0 };
+}
+
+/** Removes a tag the image has when the route's rules hold, in one UPDATE batched with the read. */
+export async function removeTag(db: Db, project: string, id: string | null, tag: string, guard: Guard) {
+  const p = new Params(id, tag, now());
+  const update = db
+    .prepare(
+      `UPDATE images AS i
+       SET tags = (SELECT json_group_array(t.value) FROM json_each(i.tags) t WHERE t.value <> ?2),
+           updated_at = ?3, revision = i.revision + 1
+       WHERE i.id = ?1 AND ${guard(p.param)} AND ${HAS_TAG}
+       RETURNING id`,
+    )
+    .bind(...p.values);
+  const [before, changed] = await db.batch<unknown>([readFacts(db, project, id), update]);
+  const image = factsOf(before);
   return {
-    image: (before?.results[0] as ImageRow | undefined) ?? null,
-    deleted: (removed?.results.length ?? 0) > 0,
+    image,
+    written: wrote(changed),
+    hadTag: image ? (JSON.parse(image.tags) as string[]).includes(tag) : false,
   };
 }
 
 /**
  * One page of the image list (SPEC §8.3) as one batch: whether the marker is an image the
- * caller may see, and the page after it.
+ * caller may see (`visible`), and the page after it, of images that pass `listed` (Glance
+ * filters its database's page through get_image).
  */
 export async function listImages(
   db: Db,
   plan: ListPlan,
+  rules: { listed: Guard; visible: Guard },
 ): Promise<{ markerFound: boolean; rows: ImageRow[] }> {
-  const binds: unknown[] = [flag(plan.admin), plan.project];
+  const binds: unknown[] = [plan.project];
   const bind = (v: unknown) => {
     binds.push(v);
     return `?${binds.length}`;
@@ -194,16 +282,18 @@ export async function listImages(
   const allVis = plan.visibility === "community" || plan.visibility === "all";
   if (plan.admin) {
     // Admins see everything but others' community images, unless they ask for community or all.
-    if (!allVis) where.push("(i.visibility <> 'community' OR i.owner = ?2)");
+    if (!allVis) where.push("(i.visibility <> 'community' OR i.owner = ?1)");
   } else {
     const status = plan.memberStatus === "all" ? "" : ` AND m.status = ${bind(plan.memberStatus)}`;
     // The membership branch starts from the caller's memberships (image_members_by_member), not
     // from every shared image; "+" keeps SQLite from choosing the visibility index for it.
-    where.push(`(i.visibility = 'public' OR i.owner = ?2
+    where.push(`(i.visibility = 'public' OR i.owner = ?1
       ${allVis ? "OR i.visibility = 'community'" : ""}
       OR (+i.visibility IN ('shared', 'private') AND i.id IN (
-        SELECT m.image_id FROM image_members m WHERE m.member_id = ?2${status})))`);
+        SELECT m.image_id FROM image_members m WHERE m.member_id = ?1${status})))`);
   }
+  const listed = rules.listed(bind);
+  if (listed !== "1") where.push(listed);
   if (plan.visibility !== null && plan.visibility !== "all")
     where.push(`i.visibility = ${bind(plan.visibility)}`);
   // Column names come from FILTER_COLUMNS, never from the request.
@@ -250,9 +340,10 @@ export async function listImages(
     const { results } = await page.all<ImageRow>();
     return { markerFound: true, rows: results };
   }
+  const p = new Params(plan.marker);
   const marker = db
-    .prepare(`SELECT 1 AS found FROM images i WHERE i.id = ?3 AND ${visibleTo("?1", "?2")}`)
-    .bind(flag(plan.admin), plan.project, plan.marker);
+    .prepare(`SELECT 1 AS found FROM images i WHERE i.id = ?1 AND ${rules.visible(p.param)}`)
+    .bind(...p.values);
   const [found, rows] = await db.batch<unknown>([marker, page]);
   return { markerFound: (found?.results.length ?? 0) > 0, rows: (rows?.results ?? []) as ImageRow[] };
 }

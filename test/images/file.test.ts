@@ -229,12 +229,12 @@ describe("round trip", () => {
 });
 
 describe("who may upload", () => {
-  it("a member gets 403 and nothing changes", async () => {
+  it("a member gets 403 (upload_image) and nothing changes", async () => {
     const { p, id } = await newImage();
     const member = project("member");
     await addMember(p, id, member);
     const res = await upload(id, owner(member), bytes(10));
-    await expectError(res, 403, `Not allowed to upload image data for image ${id}`);
+    await expectError(res, 403, "You are not authorized to complete upload_image action.");
     expect((await image(id, owner(p))).status).toBe("queued");
     expect(await env.IMAGE_DATA.head(objectKey(id))).toBeNull();
   });
@@ -243,7 +243,7 @@ describe("who may upload", () => {
     const adminProject = project("admin");
     const id = await createImage(adminProject, { ...FORMATS, visibility: "public" }, ["admin"]);
     const res = await upload(id, owner(project("stranger")), bytes(10));
-    await expectError(res, 403, `Not allowed to upload image data for image ${id}`);
+    await expectError(res, 403, "You are not authorized to complete upload_image action.");
   });
 
   it("a stranger gets 404 for an image it cannot see", async () => {

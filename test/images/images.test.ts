@@ -264,7 +264,7 @@ describe("PATCH /v2/images/{id} (SPEC §8)", () => {
     expect(await dump()).toBe(before);
   });
 
-  it("members may read but not PATCH: 403 You do not own this image; strangers 404", async () => {
+  it("members may read but not PATCH: 403 (modify_image); strangers 404", async () => {
     const owner = project("owner");
     const member = project("member");
     const id = await createImage(owner);
@@ -273,7 +273,7 @@ describe("PATCH /v2/images/{id} (SPEC §8)", () => {
     await expectError(
       await patch(as(member), id, [{ op: "replace", path: "/name", value: "x" }]),
       403,
-      "You do not own this image",
+      "You are not authorized to complete modify_image action.",
     );
     await expectError(
       await patch(as(project()), id, [{ op: "replace", path: "/name", value: "x" }]),
@@ -318,7 +318,7 @@ describe("DELETE /v2/images/{id} (SPEC §8)", () => {
     expect(await dump()).not.toContain(id);
   });
 
-  it("protected images: 403; members 403; strangers 404", async () => {
+  it("protected images: 403; members 403 (delete_image); strangers 404", async () => {
     const owner = project("owner");
     const member = project("member");
     const id = await createImage(owner, { protected: true });
@@ -330,11 +330,15 @@ describe("DELETE /v2/images/{id} (SPEC §8)", () => {
     );
     const other = await createImage(owner);
     await addMember(owner, other, member);
-    await expectError(await as(member).delete(`/v2/images/${other}`), 403, "You do not own this image");
+    await expectError(
+      await as(member).delete(`/v2/images/${other}`),
+      403,
+      "You are not authorized to complete delete_image action.",
+    );
     await expectError(
       await as(project()).delete(`/v2/images/${other}`),
       404,
-      `No image found with ID ${other}`,
+      `Failed to find image ${other} to delete`,
     );
     expect((await admin().delete(`/v2/images/${other}`)).status).toBe(204);
   });
