@@ -30,15 +30,37 @@ export const objectKey = (imageId: string) => `images/${imageId}`;
 const hex = (buf: ArrayBuffer) =>
   [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
 
-/** Size, MD5 (Glance's checksum) and SHA-512 of the bytes given to `add`, in order. */
-function measuring() {
+/** qcow2's header: magic `QFI\xfb`, then the virtual size as a big-endian uint64 at byte 24. */
+const QCOW2_MAGIC = 0x514649fb;
+const HEAD_BYTES = 32;
+
+/**
+ * Glance's format inspector, for the formats whose size it reads without more than the first
+ * bytes: raw (the data is the disk) and qcow2 (its header). Others: unknown (null), as Glance
+ * leaves them when its inspector cannot tell.
+ */
+export function virtualSize(diskFormat: string | null, size: number, head: Uint8Array): number | null {
+  if (diskFormat === "raw") return size;
+  if (diskFormat === "qcow2" && head.byteLength >= HEAD_BYTES) {
+    const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+    if (view.getUint32(0) !== QCOW2_MAGIC) return null;
+    const v = view.getBigUint64(24);
+    return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : null;
+  }
+  return null;
+}
+
+/** Size, MD5 (Glance's checksum), SHA-512 and virtual size of the bytes given to `add`, in order. */
+function measuring(diskFormat: string | null) {
   const md5 = new crypto.DigestStream("MD5");
   const sha512 = new crypto.DigestStream("SHA-512");
   const md5In = md5.getWriter();
   const sha512In = sha512.getWriter();
   let size = 0;
+  const head = new Uint8Array(HEAD_BYTES);
   return {
     async add(block: Uint8Array) {
+      if (size < HEAD_BYTES) head.set(block.subarray(0, HEAD_BYTES - size), size);
       size += block.byteLength;
       await Promise.all([md5In.write(block), sha512In.write(block)]);
     },
@@ -46,6 +68,7 @@ function measuring() {
       await Promise.all([md5In.close(), sha512In.close()]);
       return {
         size,
+        virtual_size: virtualSize(diskFormat, size, head.subarray(0, Math.min(size, HEAD_BYTES))),
         checksum: hex(await md5.digest),
         os_hash_algo: "sha512",
         os_hash_value: hex(await sha512.digest),
@@ -111,9 +134,10 @@ export async function putImageData(
   imageId: string,
   body: ReadableStream<Uint8Array> | null,
   length: number | null,
+  diskFormat: string | null,
 ): Promise<StoredData> {
   const key = objectKey(imageId);
-  const measure = measuring();
+  const measure = measuring(diskFormat);
   const source = body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
   if (length !== null && length <= SINGLE_PUT_MAX) {
     await putWhole(bucket, key, blocks(source, BLOCK_SIZE), length, measure.add);

@@ -55,7 +55,7 @@ imageFile.put(
     const id = image.id;
     let stored: StoredData;
     try {
-      stored = await putImageData(c.env.IMAGE_DATA, id, c.req.raw.body, length);
+      stored = await putImageData(c.env.IMAGE_DATA, id, c.req.raw.body, length, image.disk_format);
     } catch (err) {
       // Also when the client went away: waitUntil lets the image return to `queued` regardless.
       const restore = abandonUpload(db, id, uploadId).catch((e: unknown) =>

@@ -7,6 +7,7 @@ import { factsOf, type Guard, type ImageFacts, readFacts, wrote } from "./store"
 /** What an upload learnt when it ends: the figures of the bytes it stored. */
 export interface StoredData {
   size: number;
+  virtual_size: number | null;
   checksum: string;
   os_hash_algo: "sha512";
   os_hash_value: string;
@@ -43,11 +44,20 @@ export async function finishUpload(db: Db, id: string, uploadId: string, data: S
   const done = await db
     .prepare(
       `UPDATE images SET status = 'active', size = ?3, checksum = ?4, os_hash_algo = ?5, os_hash_value = ?6,
-         upload_id = NULL, updated_at = ?7, revision = revision + 1
+         virtual_size = ?8, upload_id = NULL, updated_at = ?7, revision = revision + 1
        WHERE id = ?1 AND status = 'saving' AND upload_id = ?2
        RETURNING id`,
     )
-    .bind(id, uploadId, data.size, data.checksum, data.os_hash_algo, data.os_hash_value, now())
+    .bind(
+      id,
+      uploadId,
+      data.size,
+      data.checksum,
+      data.os_hash_algo,
+      data.os_hash_value,
+      now(),
+      data.virtual_size,
+    )
     .first<{ id: string }>();
   return done !== null;
 }

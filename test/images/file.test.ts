@@ -1,6 +1,6 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { objectKey, PART_SIZE, putImageData } from "../../src/images/data";
+import { objectKey, PART_SIZE, putImageData, virtualSize } from "../../src/images/data";
 import { addMember, as, BASE, createImage, expectError, identity, project, type Who } from "../helpers";
 
 /** PUT/GET /v2/images/{id}/file (SPEC §8): image data streamed into R2 and back. */
@@ -100,6 +100,8 @@ const hex = (buf: ArrayBuffer) =>
 async function expected(data: Uint8Array) {
   return {
     size: data.byteLength,
+    // raw (FORMATS): the data is the disk.
+    virtual_size: data.byteLength,
     checksum: hex(await crypto.subtle.digest("MD5", data)),
     os_hash_algo: "sha512",
     os_hash_value: hex(await crypto.subtle.digest("SHA-512", data)),
@@ -134,6 +136,7 @@ async function roundTrip(data: Uint8Array, body: BodyInit, parts = 0) {
   expect({
     status: shown.status,
     size: shown.size,
+    virtual_size: shown.virtual_size,
     checksum: shown.checksum,
     os_hash_algo: shown.os_hash_algo,
     os_hash_value: shown.os_hash_value,
@@ -449,7 +452,7 @@ describe("putImageData", () => {
       async () => {
         const id = crypto.randomUUID();
         const body = chunked(cut(bytes((failAfter + 2) * MiB), [MiB]), failAfter);
-        await expect(putImageData(env.IMAGE_DATA, id, body, null)).rejects.toThrow("client went away");
+        await expect(putImageData(env.IMAGE_DATA, id, body, null, "raw")).rejects.toThrow("client went away");
         expect((await env.IMAGE_DATA.list({ prefix: objectKey(id) })).objects).toStrictEqual([]);
       },
       BIG,
@@ -466,6 +469,7 @@ describe("putImageData", () => {
         id,
         byteStream(cut(data, [MiB - 1, 77]), null),
         null,
+        "raw",
       );
       expect(figures).toStrictEqual(await expected(data));
       const object = await env.IMAGE_DATA.get(objectKey(id));
@@ -482,7 +486,7 @@ describe("putImageData", () => {
     async () => {
       const id = crypto.randomUUID();
       const body = byteStream(cut(bytes(PART_SIZE + 3 * MiB), [MiB]), PART_SIZE / MiB + 1);
-      await expect(putImageData(env.IMAGE_DATA, id, body, null)).rejects.toThrow("client went away");
+      await expect(putImageData(env.IMAGE_DATA, id, body, null, "raw")).rejects.toThrow("client went away");
       expect((await env.IMAGE_DATA.list({ prefix: objectKey(id) })).objects).toStrictEqual([]);
     },
     BIG,
@@ -491,7 +495,33 @@ describe("putImageData", () => {
   it("a stream of known length that errors rejects and leaves no object", async () => {
     const id = crypto.randomUUID();
     const body = chunked(cut(bytes(3 * MiB), [MiB]), 2);
-    await expect(putImageData(env.IMAGE_DATA, id, body, 3 * MiB)).rejects.toThrow("client went away");
+    await expect(putImageData(env.IMAGE_DATA, id, body, 3 * MiB, "raw")).rejects.toThrow("client went away");
     expect((await env.IMAGE_DATA.list({ prefix: objectKey(id) })).objects).toStrictEqual([]);
+  });
+});
+
+describe("virtual_size (Glance's format inspector)", () => {
+  it("raw: the size; qcow2: its header's size; a bad header or another format: unknown", () => {
+    const qcow2 = new Uint8Array(64);
+    const view = new DataView(qcow2.buffer);
+    view.setUint32(0, 0x514649fb);
+    view.setUint32(4, 3);
+    view.setBigUint64(24, 10n * 1024n ** 3n);
+    expect(virtualSize("raw", 77, new Uint8Array(0))).toBe(77);
+    expect(virtualSize("qcow2", 64, qcow2.subarray(0, 32))).toBe(10 * 1024 ** 3);
+    expect(virtualSize("qcow2", 64, new Uint8Array(32))).toBeNull();
+    expect(virtualSize("qcow2", 16, qcow2.subarray(0, 16))).toBeNull();
+    expect(virtualSize("vmdk", 64, qcow2.subarray(0, 32))).toBeNull();
+    expect(virtualSize(null, 64, qcow2.subarray(0, 32))).toBeNull();
+  });
+
+  it("an uploaded qcow2 shows the virtual size of its header", async () => {
+    const { id, who } = await newImage({ disk_format: "qcow2", container_format: "bare" });
+    const data = new Uint8Array(4096);
+    const view = new DataView(data.buffer);
+    view.setUint32(0, 0x514649fb);
+    view.setBigUint64(24, 1073741824n);
+    await expectNoContent(await upload(id, who, data));
+    expect((await image(id, who)).virtual_size).toBe(1073741824);
   });
 });
