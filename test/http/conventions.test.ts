@@ -139,7 +139,7 @@ describe("identity, trusted headers (SPEC §1)", () => {
       string
     >[]) {
       const res = await call("GET", `/v2/images/${id}/members`, {
-        headers: { ...identity({ project: project("someone") }), ...roles },
+        headers: { ...identity({ project: project("someone"), roles: [] }), ...roles },
       });
       expect(res.status).toBe(200);
     }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { addMember, as, createImage, dump, expectError, LEGACY, project } from "../helpers";
+import { addMember, as, call, createImage, dump, expectError, LEGACY, project } from "../helpers";
 
 /**
  * SPEC §11 on the member routes: roles under the default `secure-rbac` rules, as Glance answers
@@ -193,6 +193,38 @@ describe("POLICY_OVERRIDES (SPEC §11): layered over the defaults as Glance laye
       403,
       notAuthorized("add_member"),
     );
+  });
+});
+
+describe("credentials of SPEC §11 in rules", () => {
+  it("domains come from X-Project-Domain-Id and X-User-Domain-Id (trusted headers)", async () => {
+    const { owner, id } = await shared();
+    const vars = {
+      POLICY_OVERRIDES: JSON.stringify({
+        get_members: "user_domain_id:corp and project_domain_id:%(owner)s-dom",
+      }),
+    };
+    const send = (headers: Record<string, string>) =>
+      call("GET", `/v2/images/${id}/members`, { who: { project: owner }, headers, vars });
+    expect((await send({ "X-User-Domain-Id": "corp", "X-Project-Domain-Id": `${owner}-dom` })).status).toBe(
+      200,
+    );
+    await expectError(await send({ "X-User-Domain-Id": "corp" }), 403, notAuthorized("get_members"));
+    await expectError(
+      await send({ "X-Project-Domain-Id": `${owner}-dom` }),
+      403,
+      notAuthorized("get_members"),
+    );
+  });
+
+  it("user_id and is_admin are credentials too", async () => {
+    const { owner, id } = await shared();
+    const vars = { POLICY_OVERRIDES: JSON.stringify({ get_members: "user_id:alice or is_admin:True" }) };
+    const send = (user: string, roles: string[]) =>
+      call("GET", `/v2/images/${id}/members`, { who: { project: owner, user, roles }, vars });
+    expect((await send("alice", MEMBER)).status).toBe(200);
+    await expectError(await send("bob", MEMBER), 403, notAuthorized("get_members"));
+    expect((await send("bob", ["admin"])).status).toBe(200);
   });
 });
 

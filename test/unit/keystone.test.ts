@@ -97,6 +97,9 @@ describe("keystone strategy: the caller", () => {
       userId: "u-1",
       roles: ["member", "reader"],
       isAdmin: false,
+      // SPEC §11's project_domain_id and user_domain_id credentials.
+      projectDomainId: "default",
+      userDomainId: "default",
     });
     expect(await identify(s, admin)).toMatchObject({ projectId: "p-2", isAdmin: true });
   });
@@ -123,7 +126,14 @@ describe("keystone strategy: the caller", () => {
       "X-Service-Roles": "admin",
     };
     const caller = await strategy().identify(request(token, forged), vars(), ctx, "req-test");
-    expect(caller).toEqual({ projectId: "p-real", userId: "u-real", roles: ["member"], isAdmin: false });
+    expect(caller).toEqual({
+      projectId: "p-real",
+      userId: "u-real",
+      roles: ["member"],
+      isAdmin: false,
+      projectDomainId: "default",
+      userDomainId: "default",
+    });
     await expect401(strategy().identify(request(undefined, forged), vars(), ctx, "req-test"));
   });
 });
@@ -367,7 +377,7 @@ describe("keystone strategy: cache", () => {
     await identify(strategy({ sharedCache: shared }), token);
     await Promise.all(pending);
     expect([...store.keys()]).toEqual([
-      `http://glance.test/__glance-edge/keystone-token/v1/${await sha256Hex(token)}`,
+      `http://glance.test/__glance-edge/keystone-token/v2/${await sha256Hex(token)}`,
     ]);
     const [entry] = [...store.values()] as [Response];
     expect(entry.headers.get("Cache-Control")).toBe("max-age=300");
@@ -379,6 +389,8 @@ describe("keystone strategy: cache", () => {
       userId: "user-1",
       roles: ["member"],
       isAdmin: false,
+      projectDomainId: "default",
+      userDomainId: "default",
     });
     expect(keystone.calls).toHaveLength(1);
 
