@@ -1,3 +1,6 @@
+/** What a token is scoped to (Keystone): a project, the system, a domain. */
+export type Scope = "project" | "system" | "domain";
+
 /** Who is calling (SPEC §1): a project, a user, lower-cased roles, and their domains (§11). */
 export interface Caller {
   projectId: string | null;
@@ -7,13 +10,15 @@ export interface Caller {
   isAdmin: boolean;
   projectDomainId: string | null;
   userDomainId: string | null;
+  /** "project" whenever projectId is set. */
+  scope: Scope;
 }
 
 export function makeCaller(
   projectId: string | null,
   userId: string | null,
   roles: string[],
-  domains: { project?: string | null; user?: string | null } = {},
+  domains: { project?: string | null; user?: string | null; scope?: Scope } = {},
 ): Caller {
   const lower = roles.map((r) => r.trim().toLowerCase()).filter((r) => r.length > 0);
   return {
@@ -23,6 +28,7 @@ export function makeCaller(
     isAdmin: lower.includes("admin"),
     projectDomainId: domains.project ?? null,
     userDomainId: domains.user ?? null,
+    scope: projectId !== null ? "project" : (domains.scope ?? "project"),
   };
 }
 

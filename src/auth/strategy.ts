@@ -68,3 +68,30 @@ export const requireProject = createMiddleware<AppEnv>(async (c, next) => {
   projectCaller(c.get("caller"));
   await next();
 });
+
+/**
+ * What image routes store as the caller's project for a token scoped to the system or a domain
+ * under secure-rbac: no owner or member can be this (member ids hold no control characters),
+ * and every project-scoped rule refuses such a caller anyway (src/policy/policy.ts checkFor).
+ */
+export const NO_PROJECT = "\u0000no project";
+
+/**
+ * Image routes act for a project; under secure-rbac a system- or domain-scoped token is let in
+ * and refused by scope, as Glance with enforce_scope answers it (403 for the list and create,
+ * 404 for an image). Member routes keep SPEC §1's 401 (requireProject).
+ */
+export function imageProject(c: {
+  get(key: "caller"): Caller;
+  get(key: "policy"): AppEnv["Variables"]["policy"];
+}): string {
+  const caller = c.get("caller");
+  if (caller.projectId !== null) return caller.projectId;
+  if (caller.scope !== "project" && c.get("policy").ruleSet === "secure-rbac") return NO_PROJECT;
+  throw new ApiError(401, UNAUTHORIZED);
+}
+
+export const requireImageCaller = createMiddleware<AppEnv>(async (c, next) => {
+  imageProject(c);
+  await next();
+});

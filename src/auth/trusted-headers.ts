@@ -25,7 +25,13 @@ export const trustedHeaders: IdentityStrategy = {
       first(h, "X-Project-Id", "X-Tenant-Id", "X-Tenant"),
       first(h, "X-User-Id", "X-User"),
       roles ? roles.split(",") : [],
-      { project: first(h, "X-Project-Domain-Id"), user: first(h, "X-User-Domain-Id") },
+      {
+        project: first(h, "X-Project-Domain-Id"),
+        user: first(h, "X-User-Domain-Id"),
+        // keystonemiddleware's headers for system- and domain-scoped tokens.
+        scope:
+          first(h, "X-System-Scope") === "all" ? "system" : first(h, "X-Domain-Id") ? "domain" : "project",
+      },
     );
   },
 };

@@ -31,6 +31,10 @@ export interface Credentials {
   project_domain_id: string | null;
   user_domain_id: string | null;
   is_admin: boolean;
+  /** "all" for a system-scoped token (oslo.context's system_scope), else null. */
+  system_scope?: string | null;
+  /** What the token is scoped to; a project-scoped rule needs "project" (enforce_scope). */
+  scope?: "project" | "system" | "domain";
   [key: string]: unknown;
 }
 

@@ -140,29 +140,41 @@ export function credentialsOf(caller: Caller, policy: Policy): Credentials {
     project_domain_id: caller.projectDomainId,
     user_domain_id: caller.userDomainId,
     is_admin: false,
+    system_scope: caller.scope === "system" ? "all" : null,
+    scope: caller.scope,
   };
   const admin = policy.rules.get("context_is_admin");
   creds.is_admin = admin !== undefined && evaluate(admin, {}, creds, policy.rules);
   return creds;
 }
 
+/** Glance's rules without scope_types; every other rule it enforces is for project scope. */
+const UNSCOPED = new Set(["context_is_admin", "default"]);
+
+/**
+ * The check that decides `rule` for these credentials. Under secure-rbac a token scoped to the
+ * system or a domain fails every project-scoped rule (oslo.policy's enforce_scope: InvalidScope,
+ * which Glance answers as any refusal); the FIXED rules are Glance's code, which has no scope.
+ */
+export function checkFor(policy: Policy, rule: string, creds: Credentials): Check {
+  const fixed = policy.fixed.get(rule);
+  if (fixed) return fixed;
+  if (policy.ruleSet === "secure-rbac" && (creds.scope ?? "project") !== "project" && !UNSCOPED.has(rule)) {
+    return {
+      kind: "false",
+      reason: `${rule} requires a scope of project, request was made with ${String(creds.scope)} scope`,
+    };
+  }
+  // An undefined rule: oslo.policy falls back to `default` for rules it was never told about.
+  return policy.rules.get(rule) ?? policy.rules.get("default") ?? { kind: "false" };
+}
+
 /** Whether `rule` (a policy rule, or a FIXED one) holds for these credentials and target. */
 export function allows(policy: Policy, rule: string, creds: Credentials, target: Target): boolean {
-  const fixed = policy.fixed.get(rule);
-  if (fixed) return evaluate(fixed, target, creds, policy.rules);
-  // An undefined rule: oslo.policy falls back to `default` for rules it was never told about.
-  const check = policy.rules.get(rule) ?? policy.rules.get("default");
-  return check !== undefined && evaluate(check, target, creds, policy.rules);
+  return evaluate(checkFor(policy, rule, creds), target, creds, policy.rules);
 }
 
 /** As `allows`, naming the sub-check that decided (the operator tool). */
 export function explainRule(policy: Policy, rule: string, creds: Credentials, target: Target) {
-  const check = policy.fixed.get(rule) ?? policy.rules.get(rule) ?? policy.rules.get("default");
-  if (!check) return { allowed: false, decidedBy: `no rule ${rule} and no default` };
-  return explain(check, target, creds, policy.rules);
-}
-
-/** The check a rule name stands for, as `allows` reads it (the SQL side reduces this). */
-export function checkOf(policy: Policy, rule: string): Check {
-  return policy.fixed.get(rule) ?? policy.rules.get(rule) ?? policy.rules.get("default") ?? { kind: "false" };
+  return explain(checkFor(policy, rule, creds), target, creds, policy.rules);
 }

@@ -19,24 +19,27 @@ export interface SqlScope {
 
 const not = (r: Reduced): Reduced => (typeof r === "boolean" ? !r : `NOT (${r})`);
 
+/**
+ * `a OP b OP c …` as a balanced tree of parentheses: SQLite parses a flat chain into a tree as
+ * deep as it is long, and D1 refuses expressions deeper than 100 (an allow-list of 100 projects
+ * is a realistic override); balanced, the depth grows with log2 of the length.
+ */
+function balanced(sql: string[], op: "AND" | "OR"): string {
+  if (sql.length === 1) return sql[0] as string;
+  const half = Math.ceil(sql.length / 2);
+  return `(${balanced(sql.slice(0, half), op)}) ${op} (${balanced(sql.slice(half), op)})`;
+}
+
 function all(parts: Reduced[]): Reduced {
   if (parts.some((p) => p === false)) return false;
   const sql = parts.filter((p): p is string => typeof p === "string");
-  return sql.length === 0
-    ? true
-    : sql.length === 1
-      ? (sql[0] as string)
-      : sql.map((s) => `(${s})`).join(" AND ");
+  return sql.length === 0 ? true : balanced(sql, "AND");
 }
 
 function any(parts: Reduced[]): Reduced {
   if (parts.some((p) => p === true)) return true;
   const sql = parts.filter((p): p is string => typeof p === "string");
-  return sql.length === 0
-    ? false
-    : sql.length === 1
-      ? (sql[0] as string)
-      : sql.map((s) => `(${s})`).join(" OR ");
+  return sql.length === 0 ? false : balanced(sql, "OR");
 }
 
 /**
@@ -112,16 +115,30 @@ function compare(f: ReturnType<typeof formatted>, values: string[], scope: SqlSc
   return inList(lower ? `lower(${f.text})` : f.text, values, scope);
 }
 
+/** How many values one rule binds as parameters of their own before it binds one JSON array. */
+const MAX_PARAMS = 24;
+
 /** Reduces `check`; `rule:` references expand in place; an undefined rule is false. */
 export function reduce(check: Check, scope: SqlScope): Reduced {
   // Values are marked while reducing and bound at the end, so that only those the folded SQL
   // still uses take a placeholder (D1 refuses a statement with unused trailing bindings).
   const values: unknown[] = [];
-  const mark = (v: unknown) => `\u0000${values.push(v) - 1}\u0000`;
+  const mark = (v: unknown) => `\uE000${values.push(v) - 1}\uE000`;
   const r = reduceIn(check, { ...scope, param: mark }, new Set());
   const reduced = all([r.ok, not(r.err)]);
   if (typeof reduced === "boolean") return reduced;
-  return reduced.replace(/\u0000(\d+)\u0000/g, (_, n: string) => scope.param(values[Number(n)]));
+  const used = [...new Set([...reduced.matchAll(/\uE000(\d+)\uE000/g)].map((m) => Number(m[1])))];
+  if (used.length <= MAX_PARAMS) {
+    return reduced.replace(/\uE000(\d+)\uE000/g, (_, n: string) => scope.param(values[Number(n)]));
+  }
+  // D1 binds at most 100 values a statement: a long rule (an allow-list of projects) binds its
+  // values as one JSON array instead, each read back by its index.
+  const list = scope.param(JSON.stringify(used.map((n) => values[n])));
+  const at = new Map(used.map((n, i) => [n, i]));
+  return reduced.replace(
+    /\uE000(\d+)\uE000/g,
+    (_, n: string) => `json_extract(${list}, '$[${at.get(Number(n))}]')`,
+  );
 }
 
 function reduceIn(check: Check, scope: SqlScope, expanding: ReadonlySet<string>): Reduction {
@@ -131,19 +148,33 @@ function reduceIn(check: Check, scope: SqlScope, expanding: ReadonlySet<string>)
     case "false":
       return holds(false);
     case "not": {
-      const r = reduceIn(check.check, scope, expanding);
-      return { ok: not(r.ok), err: r.err };
+      // not not x is x: a chain of nots must not become as deep a chain of SQL NOTs.
+      let inner: Check = check;
+      let negate = false;
+      while (inner.kind === "not") {
+        negate = !negate;
+        inner = inner.check;
+      }
+      const r = reduceIn(inner, scope, expanding);
+      return negate ? { ok: not(r.ok), err: r.err } : r;
     }
-    case "and":
-      // AndCheck: stops at the first false; an error on the way raises.
-      return check.checks
-        .map((c) => reduceIn(c, scope, expanding))
-        .reduce((a, b) => ({ ok: all([a.ok, b.ok]), err: any([a.err, all([a.ok, b.err])]) }));
-    case "or":
-      // OrCheck: stops at the first true.
-      return check.checks
-        .map((c) => reduceIn(c, scope, expanding))
-        .reduce((a, b) => ({ ok: any([a.ok, b.ok]), err: any([a.err, all([not(a.ok), b.err])]) }));
+    case "and": {
+      // AndCheck stops at the first false; an error on the way raises: check i raises only if
+      // all before it held. Written flat (then balanced), not as a chain of pairs.
+      const rs = check.checks.map((c) => reduceIn(c, scope, expanding));
+      return {
+        ok: all(rs.map((r) => r.ok)),
+        err: any(rs.map((r, i) => all([...rs.slice(0, i).map((q) => q.ok), r.err]))),
+      };
+    }
+    case "or": {
+      // OrCheck stops at the first true: check i raises only if all before it failed.
+      const rs = check.checks.map((c) => reduceIn(c, scope, expanding));
+      return {
+        ok: any(rs.map((r) => r.ok)),
+        err: any(rs.map((r, i) => all([...rs.slice(0, i).map((q) => not(q.ok)), r.err]))),
+      };
+    }
     case "rule": {
       const rule = scope.rules.get(check.name);
       if (!rule) return holds(false);

@@ -1,7 +1,7 @@
 import type { ApiError } from "../http/errors";
 import type { Credentials } from "./check";
 import { imageTarget, type TargetImage } from "./image-target";
-import { allows, checkOf, type Policy } from "./policy";
+import { allows, checkFor, type Policy } from "./policy";
 import { reduce, sqlText } from "./sql";
 
 /**
@@ -59,7 +59,7 @@ export function guardSql<A>(
 ): string {
   const parts = steps
     .filter(applies(p))
-    .map((s) => sqlText(reduce(checkOf(p, s.rule), { creds, rules: p.rules, param })));
+    .map((s) => sqlText(reduce(checkFor(p, s.rule, creds), { creds, rules: p.rules, param })));
   return [...new Set(parts)].join(" AND ") || "1";
 }
 
