@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { projectCaller, requireProject } from "../auth/strategy";
+import { imageProject, requireImageCaller } from "../auth/strategy";
 import type { AppEnv } from "../env";
 import { allowOnly } from "../http/routing";
 import { validate } from "../http/validate";
@@ -15,9 +15,9 @@ const STEPS = { deactivate: DEACTIVATE, reactivate: REACTIVATE } as const;
 for (const action of Object.keys(TRANSITIONS) as Action[]) {
   const path = `/:image_id/actions/${action}`;
   allowOnly(imageActions, path, ["POST"]);
-  imageActions.use(path, requireProject);
+  imageActions.use(path, requireImageCaller);
   imageActions.post(path, validate("param", imageParam), async (c) => {
-    const project = projectCaller(c.get("caller")).projectId;
+    const project = imageProject(c);
     const az = authorizer(c.get("policy"), c.get("creds"));
     const { image_id } = c.req.valid("param");
     const { from, to } = TRANSITIONS[action];

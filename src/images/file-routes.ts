@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { createMiddleware } from "hono/factory";
-import { projectCaller, requireProject } from "../auth/strategy";
+import { imageProject, requireImageCaller } from "../auth/strategy";
 import type { AppEnv } from "../env";
 import { ApiError } from "../http/errors";
 import { allowOnly } from "../http/routing";
@@ -18,7 +18,7 @@ const PATH = "/:image_id/file";
 const OCTET_STREAM = "application/octet-stream";
 
 allowOnly(imageFile, PATH, ["GET", "PUT"]);
-imageFile.use(PATH, requireProject);
+imageFile.use(PATH, requireImageCaller);
 
 /** 415 before anything else: Glance's request deserializer checks the type before the image. */
 const octetStream = createMiddleware<AppEnv>(async (c, next) => {
@@ -37,7 +37,7 @@ imageFile.put(
   validate("param", imageParam),
   validate("header", uploadHeaders),
   async (c) => {
-    const project = projectCaller(c.get("caller")).projectId;
+    const project = imageProject(c);
     const az = authorizer(c.get("policy"), c.get("creds"));
     const { image_id } = c.req.valid("param");
     const length = c.req.valid("header")["content-length"] ?? null;
@@ -91,7 +91,7 @@ imageFile.put(
 );
 
 imageFile.get(PATH, validate("param", imageParam), async (c) => {
-  const project = projectCaller(c.get("caller")).projectId;
+  const project = imageProject(c);
   const { image_id } = c.req.valid("param");
   const read = await readImage(c.get("db"), project, image_id.id);
   const image = authorizer(c.get("policy"), c.get("creds")).permit(DOWNLOAD, read, { image: image_id.raw });

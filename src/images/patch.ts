@@ -1,5 +1,5 @@
 import { ApiError } from "../http/errors";
-import { checkWritableKeys } from "./rules";
+import { checkReservedNamespace, checkWritableKeys } from "./rules";
 import { BASE_COLUMNS, checkDocument, type ImageDocument, type PatchOp } from "./schemas";
 
 /** One JSON-patch change on a top-level attribute, as Glance's deserializer leaves it. */
@@ -25,6 +25,7 @@ export function parseChanges(ops: PatchOp[]): Change[] {
   return ops.map((op) => {
     const key = attribute(op.path);
     checkWritableKeys([key]);
+    checkReservedNamespace([key]);
     if (key === "id") throw new ApiError(403, "Attribute 'id' is read-only.");
     if (op.op === "remove") return { op: op.op, key };
     checkDocument({ [key]: op.value });

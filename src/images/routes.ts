@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { createMiddleware } from "hono/factory";
-import { projectCaller, requireProject } from "../auth/strategy";
+import { imageProject, requireImageCaller } from "../auth/strategy";
 import type { AppEnv } from "../env";
 import { IMAGE_BODY_LIMIT, jsonBody } from "../http/body";
 import { ApiError } from "../http/errors";
@@ -13,6 +13,7 @@ import {
   type Ask,
   authorizer,
   changeSteps,
+  checkReservedNamespace,
   checkWritableKeys,
   createRefusal,
   DELETE,
@@ -36,8 +37,8 @@ const PATCH_TYPES = [V21, V20];
 
 allowOnly(images, "/", ["GET", "POST"]);
 allowOnly(images, "/:image_id", ["GET", "PATCH", "DELETE"]);
-images.use("/", requireProject);
-images.use("/:image_id", requireProject);
+images.use("/", requireImageCaller);
+images.use("/:image_id", requireImageCaller);
 // Before jsonBody, which presents every body as application/json.
 images.patch("/:image_id", async (c, next) => {
   const type = (c.req.header("Content-Type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
@@ -57,7 +58,7 @@ type Ctx = {
 };
 /** The caller's project (requireProject ran) and its rules for this request. */
 const who = (c: Ctx) => ({
-  project: projectCaller(c.get("caller")).projectId,
+  project: imageProject(c),
   az: authorizer(c.get("policy"), c.get("creds")),
 });
 
@@ -65,12 +66,14 @@ images.post("/", validate("json", createImageBody), async (c) => {
   const { id: requestedId, ...body } = c.req.valid("json");
   checkWritableKeys(Object.keys(body));
   const doc = checkDocument(body);
+  checkReservedNamespace(Object.keys(body));
   const creds = c.get("creds");
   const owner = "owner" in doc ? (doc.owner ?? null) : creds.project_id;
   const refused = createRefusal(c.get("policy"), creds, owner, doc.visibility ?? "shared");
   if (refused) throw refused;
   doc.owner = owner;
   const id = (requestedId ?? crypto.randomUUID()).toLowerCase();
+  // The id is claimed for good by the same statement (migrations/0004): taken now or ever → 409.
   const row = await createImage(c.get("db"), id, doc);
   if (!row) throw new ApiError(409, `Image with identifier ${id} already exists!`);
   return c.json(imageView(row), 201, { Location: new URL(`/v2/images/${id}`, c.req.url).href });

@@ -3,7 +3,7 @@ import type { Credentials, Target } from "../policy/check";
 import { allows, type Policy } from "../policy/policy";
 import * as steps from "../policy/steps";
 import { notAuthorizedText, RESOURCE_NOT_FOUND, type Step } from "../policy/steps";
-import { READ_ONLY, RESERVED } from "./schemas";
+import { READ_ONLY, RESERVED, RESERVED_NAMESPACE } from "./schemas";
 
 /**
  * Who may do what with images (SPEC §4, §8, §11), as Glance decides it: each route is a list of
@@ -219,6 +219,18 @@ export function checkWritableKeys(keys: Iterable<string>): void {
   for (const key of keys) {
     if (RESERVED.has(key)) throw new ApiError(403, `Attribute '${key}' is reserved.`);
     if (READ_ONLY.has(key)) throw new ApiError(403, `Attribute '${key}' is read-only.`);
+  }
+}
+
+/**
+ * Glance's reserved namespace, refused from every caller (admins too) on create and PATCH.
+ * Glance's deserializer checks it on create after the schema (a non-string `os_glance_x` is a
+ * 400 first) and on PATCH per change right after the read-only and reserved names; both before
+ * the image is looked up and before any rule, so the answer says nothing about the image.
+ */
+export function checkReservedNamespace(keys: Iterable<string>): void {
+  for (const key of keys) {
+    if (key.startsWith(RESERVED_NAMESPACE)) throw new ApiError(403, `Attribute '${key}' is reserved.`);
   }
 }
 

@@ -49,6 +49,12 @@ export const READ_ONLY = new Set([
 ]);
 /** Glance's reserved attributes, and locations, which this service does not offer. */
 export const RESERVED = new Set(["location", "deleted", "deleted_at", "locations"]);
+/**
+ * Glance's own namespace (glance/api/common.py GLANCE_RESERVED_NS): properties whose names
+ * start with it (import state, staging host, …) are set by Glance alone and trusted by clients.
+ * A prefix without the underscore, as Glance compares it: `os_glancefoo` is reserved too.
+ */
+export const RESERVED_NAMESPACE = "os_glance";
 
 const uuidOrNull = z.string().regex(UUID, "does not match the UUID pattern").nullable();
 const int32 = z

@@ -126,7 +126,11 @@ const written = (doc: ImageDocument) => {
 const slots = (first: number) => WRITTEN.map((_, n) => `?${first + n}`);
 const RETURNED = IMAGE_COLUMNS.replaceAll("i.", "");
 
-/** Inserts a new image; null when the id is taken. */
+/**
+ * Inserts a new image; null when the id is taken or ever was. The insert claims the id in
+ * `image_ids` in the same statement (trigger image_ids_claim, migrations/0004), so the UNIQUE
+ * violation of either table is the whole check: no read first, and one round trip.
+ */
 export async function createImage(db: Db, id: string, doc: ImageDocument): Promise<ImageRow | null> {
   const at = `?${WRITTEN.length + 2}`;
   try {

@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { projectCaller, requireProject } from "../auth/strategy";
+import { imageProject, requireImageCaller } from "../auth/strategy";
 import type { AppEnv } from "../env";
 import { allowOnly } from "../http/routing";
 import { validate } from "../http/validate";
@@ -12,13 +12,13 @@ export const imageTags = new Hono<AppEnv>();
 
 const PATH = "/:image_id/tags/:tag";
 allowOnly(imageTags, PATH, ["PUT", "DELETE"]);
-imageTags.use(PATH, requireProject);
+imageTags.use(PATH, requireImageCaller);
 
 imageTags.put(PATH, validate("param", imageParam), async (c) => {
   const tag = c.req.param("tag");
   // Glance's deserializer checks the tag against the image schema before looking the image up.
   checkDocument({ tags: [tag] });
-  const project = projectCaller(c.get("caller")).projectId;
+  const project = imageProject(c);
   const az = authorizer(c.get("policy"), c.get("creds"));
   const { image_id } = c.req.valid("param");
   const ask: Ask = { image: image_id.raw };
@@ -33,7 +33,7 @@ imageTags.put(PATH, validate("param", imageParam), async (c) => {
 
 imageTags.delete(PATH, validate("param", imageParam), async (c) => {
   const tag = c.req.param("tag");
-  const project = projectCaller(c.get("caller")).projectId;
+  const project = imageProject(c);
   const az = authorizer(c.get("policy"), c.get("creds"));
   const { image_id } = c.req.valid("param");
   const r = await removeTag(c.get("db"), project, image_id.id, tag, az.guard(TAG_DELETE));
