@@ -19,6 +19,11 @@ export default defineConfig(async () => {
             TEST_MIGRATIONS: migrations,
             AUTH_STRATEGY: "trusted-headers",
           },
+          // A real Workers rate limiter for test/members/rate-limit.test.ts, under a name the app
+          // does not read: other tests run unlimited, that file passes it as MEMBER_WRITE_LIMIT.
+          ratelimits: {
+            TEST_MEMBER_WRITE_LIMIT: { namespace_id: "9001", simple: { limit: 5, period: 60 } },
+          },
         },
       }),
     ],

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { ApiError, UNAUTHORIZED, UNAVAILABLE } from "../http/errors";
-import { type Caller, makeCaller } from "./caller";
+import { type Caller, makeCaller, type Scope } from "./caller";
 import type { IdentityStrategy } from "./strategy";
 import { ExpiringLru, InFlight, sha256Hex } from "./token-cache";
 
@@ -53,6 +53,7 @@ interface Identity {
   roles: string[];
   projectDomainId: string | null;
   userDomainId: string | null;
+  scope: Scope | "none";
 }
 
 type Outcome = { valid: true; identity: Identity; until: number } | { valid: false; reason: string };
@@ -83,8 +84,16 @@ const tokenBody = z.object({
     expires_at: z.string(),
     user: z.object({ id: z.string().min(1), domain: z.object({ id: z.string() }).optional() }),
     project: z.object({ id: z.string().min(1), domain: z.object({ id: z.string() }).optional() }).optional(),
+    // System- and domain-scoped tokens (no project): authenticated, refused by scope (SPEC §11).
+    system: z.object({ all: z.boolean().optional() }).optional(),
+    domain: z.object({ id: z.string().min(1) }).optional(),
     roles: z.array(z.object({ name: z.string() })).optional(),
   }),
+});
+
+/** GET /v3/projects/{id}: only what tells the project apart from anything else Keystone could answer. */
+const projectBody = z.object({
+  project: z.object({ id: z.string(), is_domain: z.boolean().optional() }),
 });
 
 const cachedEntry = z.object({
@@ -93,6 +102,7 @@ const cachedEntry = z.object({
   roles: z.array(z.string()),
   projectDomainId: z.string().nullable(),
   userDomainId: z.string().nullable(),
+  scope: z.enum(["project", "system", "domain", "none"]),
   until: z.number(),
 });
 
@@ -158,12 +168,22 @@ function configFor(env: Cloudflare.Env, requestId: string | undefined): Keystone
   };
 }
 
+/** The Keystone strategy, and what else the service user asks Keystone on the Worker's behalf. */
+export interface KeystoneStrategy extends IdentityStrategy {
+  /**
+   * Whether Keystone knows this project (GET /v3/projects/{id} with the service token): known
+   * answers are cached per isolate for TOKEN_CACHE_TTL, unknown ones for at most 30 s. Throws a
+   * 503 ApiError when Keystone cannot answer or no service user is configured (fail closed).
+   */
+  projectKnown(env: Cloudflare.Env, projectId: string, requestId?: string): Promise<boolean>;
+}
+
 /**
  * The Keystone strategy (SPEC §1): X-Auth-Token validated with GET /v3/auth/tokens, as
  * keystonemiddleware does, with validations cached per isolate (LRU) and across isolates (Cache API).
  * Identity headers sent by clients are never read here.
  */
-export function createKeystoneStrategy(deps: KeystoneDeps = {}): IdentityStrategy {
+export function createKeystoneStrategy(deps: KeystoneDeps = {}): KeystoneStrategy {
   // Looked up at call time, so a test's stub of globalThis.fetch is seen.
   const doFetch = deps.fetch ?? ((input: string, init: RequestInit) => fetch(input, init));
   const now = deps.now ?? (() => Date.now());
@@ -176,6 +196,10 @@ export function createKeystoneStrategy(deps: KeystoneDeps = {}): IdentityStrateg
   const validations = new InFlight<Outcome>(2 * timeoutMs);
   const serviceTokens = new InFlight<string>(2 * timeoutMs);
   let serviceToken: { config: string; token: string; refreshAt: number } | null = null;
+  const knownProjects = new ExpiringLru<true>(deps.lruSize ?? DEFAULT_LRU_SIZE);
+  // Separate and smaller, so a flood of made-up ids cannot evict the real projects.
+  const unknownProjects = new ExpiringLru<true>(NEGATIVE_LRU_SIZE);
+  const projectLookups = new InFlight<boolean>(2 * timeoutMs);
 
   async function keystoneFetch(url: string, init: RequestInit): Promise<Response> {
     try {
@@ -279,7 +303,7 @@ export function createKeystoneStrategy(deps: KeystoneDeps = {}): IdentityStrateg
     function outcomeOf(body: unknown): Outcome {
       const parsed = tokenBody.safeParse(body);
       if (!parsed.success) throw new KeystoneUnavailable("Keystone answered with a malformed token");
-      const { expires_at, user, project, roles } = parsed.data.token;
+      const { expires_at, user, project, roles, system, domain } = parsed.data.token;
       const expiresAt = Date.parse(expires_at);
       if (Number.isNaN(expiresAt))
         throw new KeystoneUnavailable("Keystone answered with a malformed expires_at");
@@ -293,9 +317,43 @@ export function createKeystoneStrategy(deps: KeystoneDeps = {}): IdentityStrateg
           roles: (roles ?? []).map((r) => r.name),
           projectDomainId: project?.domain?.id ?? null,
           userDomainId: user.domain?.id ?? null,
+          scope: project ? "project" : system?.all ? "system" : domain ? "domain" : "none",
         },
         until: Math.min(expiresAt, at + cfg.ttlMs),
       };
+    }
+  }
+
+  /** GET /v3/projects/{id} as the service user; 401 for the service token: a new one, once. */
+  async function lookupProject(cfg: KeystoneConfig, creds: ServiceCredentials, projectId: string) {
+    const signal = AbortSignal.timeout(timeoutMs);
+    let authToken = await getServiceToken(cfg, creds, signal);
+    for (let attempt = 1; ; attempt++) {
+      const res = await keystoneFetch(`${cfg.api}/projects/${encodeURIComponent(projectId)}`, {
+        method: "GET",
+        headers: { "X-Auth-Token": authToken, Accept: "application/json" },
+        signal,
+      });
+      if (res.status === 200) {
+        const parsed = projectBody.safeParse(await readJson(res));
+        if (!parsed.success)
+          throw new KeystoneUnavailable("Keystone answered a project lookup with no project");
+        // A case-insensitive backend may find another spelling; a domain is not a project to share with.
+        return parsed.data.project.id === projectId && parsed.data.project.is_domain !== true;
+      }
+      await res.body?.cancel();
+      if (res.status === 404) return false;
+      if (res.status === 401 && attempt === 1) {
+        authToken = await getServiceToken(cfg, creds, signal, authToken);
+        continue;
+      }
+      throw new KeystoneUnavailable(
+        res.status === 403
+          ? "Keystone refused identity:get_project to the service user (403); it needs the admin role"
+          : res.status === 401
+            ? "Keystone rejected a fresh service token while looking up a project (401 twice)"
+            : `Keystone answered ${res.status} to a project lookup`,
+      );
     }
   }
 
@@ -351,17 +409,48 @@ export function createKeystoneStrategy(deps: KeystoneDeps = {}): IdentityStrateg
   }
 
   function callerFor(cfg: KeystoneConfig, identity: Identity, requestId: string | undefined): Caller {
-    // Domain- and system-scoped tokens act for no project: nothing under /v2 is theirs.
-    if (identity.projectId === null)
-      throw unauthorized(cfg, requestId, "the token is not scoped to a project");
+    // An unscoped token acts for nothing. System- and domain-scoped ones are valid, and their
+    // routes refuse them: member routes with 401 (SPEC §1), image routes by scope (SPEC §11).
+    if (identity.scope === "none") throw unauthorized(cfg, requestId, "the token is not scoped");
     return makeCaller(identity.projectId, identity.userId, identity.roles, {
       project: identity.projectDomainId,
       user: identity.userDomainId,
+      scope: identity.scope,
     });
   }
 
   return {
     name: "keystone",
+    async projectKnown(env, projectId, requestId) {
+      const cfg = configFor(env, requestId);
+      if (!cfg.service) {
+        log(
+          "error",
+          requestId,
+          "VALIDATE_MEMBER_IDS=true needs KEYSTONE_SERVICE_* credentials; refusing to add members",
+        );
+        throw unavailable("30");
+      }
+      // URL path segments that would name another resource, not a project.
+      if (projectId === "." || projectId === "..") return false;
+      const key = JSON.stringify([cfg.api, projectId]);
+      if (knownProjects.get(key, now())) return true;
+      if (unknownProjects.get(key, now())) return false;
+      const service = cfg.service;
+      let known: boolean;
+      try {
+        known = await projectLookups.run(key, () => lookupProject(cfg, service, projectId));
+      } catch (err) {
+        if (!(err instanceof KeystoneUnavailable)) throw err;
+        log("error", requestId, `cannot look up project ${JSON.stringify(projectId)}: ${err.detail}`);
+        throw unavailable("5");
+      }
+      if (cfg.ttlMs > 0) {
+        if (known) knownProjects.set(key, true, now() + cfg.ttlMs);
+        else unknownProjects.set(key, true, negativeUntil(cfg));
+      }
+      return known;
+    },
     async identify(request, env, ctx, requestId) {
       const cfg = configFor(env, requestId);
       const token = (request.headers.get("X-Auth-Token") ?? "").trim();

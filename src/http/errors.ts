@@ -12,6 +12,7 @@ const REASONS: Record<number, string> = {
   410: "Gone",
   413: "Request Entity Too Large",
   415: "Unsupported Media Type",
+  429: "Too Many Requests",
   500: "Internal Server Error",
   503: "Service Unavailable",
 };

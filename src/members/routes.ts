@@ -4,9 +4,11 @@ import { memberQuota } from "../config";
 import type { AppEnv } from "../env";
 import { jsonBody, MEMBER_BODY_LIMIT } from "../http/body";
 import { ApiError } from "../http/errors";
+import { limitMemberWrites } from "../http/rate-limit";
 import { allowOnly } from "../http/routing";
 import { validate } from "../http/validate";
 import { notifyMember } from "../notify";
+import { requireKnownProject, validatesMemberIds } from "./project-check";
 import {
   ADD,
   type Ask,
@@ -36,8 +38,8 @@ export const members = new Hono<AppEnv>();
 allowOnly(members, "/:image_id/members", ["GET", "POST"]);
 allowOnly(members, "/:image_id/members/:member_id", ["GET", "PUT", "DELETE"]);
 const memberBody = jsonBody(MEMBER_BODY_LIMIT);
-members.use("/:image_id/members", requireProject, memberBody);
-members.use("/:image_id/members/:member_id", requireProject, memberBody);
+members.use("/:image_id/members", requireProject, limitMemberWrites, memberBody);
+members.use("/:image_id/members/:member_id", requireProject, limitMemberWrites, memberBody);
 
 type Ctx = {
   get(key: "policy"): AppEnv["Variables"]["policy"];
@@ -60,6 +62,15 @@ members.post(
     const memberId = c.req.valid("json");
     const ask: Ask = { image: image_id, member: memberId };
     const quota = memberQuota(c.env);
+    if (validatesMemberIds(c.env, c.get("requestId"))) {
+      // Keystone is asked only for a caller the rules let add, so it is no oracle of project ids;
+      // this read only refuses. The INSERT below still carries the rules, so no grant rests on it.
+      const { image } = await showMember(c.get("db"), asker(c), image_id.id, memberId);
+      if (!image) throw imageNotFound(ask);
+      const refused = refusal(c.get("policy"), c.get("creds"), ADD, image, ask);
+      if (refused) throw refused;
+      await requireKnownProject(c.env, memberId, c.get("requestId"));
+    }
     const result = await addMember(c.get("db"), asker(c), image_id.id, memberId, quota, guard(c, ADD));
     switch (result.kind) {
       case "added":

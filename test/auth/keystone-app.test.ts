@@ -40,7 +40,7 @@ afterEach(() => {
   for (const spy of consoleSpies) spy.mockRestore();
 });
 
-function issue(t: { project?: string | null; roles?: string[] } = {}): string {
+function issue(t: { project?: string | null; system?: boolean; roles?: string[] } = {}): string {
   const token = randomToken();
   keystone.tokens.set(token, { expiresAt: Date.now() + 3_600_000, user: "user-k", ...t });
   return token;
@@ -160,11 +160,27 @@ describe("AUTH_STRATEGY=keystone through the app", () => {
     });
   });
 
-  it("a token scoped to no project: 401 on member routes", async () => {
-    const token = issue({ project: null });
-    const res = await send("GET", `/v2/images/${crypto.randomUUID()}/members`, { token });
-    expect(res.status).toBe(401);
-    expect(res.headers.get("WWW-Authenticate")).toBe(WWW_AUTHENTICATE);
+  it("a token scoped to no project: 401 on member routes (SPEC §1), also a system-scoped one", async () => {
+    const unscoped = await send("GET", `/v2/images/${crypto.randomUUID()}/members`, {
+      token: issue({ project: null }),
+    });
+    expect(unscoped.status).toBe(401);
+    expect(unscoped.headers.get("WWW-Authenticate")).toBe(WWW_AUTHENTICATE);
+    const system = await send("GET", `/v2/images/${crypto.randomUUID()}/members`, {
+      token: issue({ project: null, system: true }),
+    });
+    expect(system.status).toBe(401);
+  });
+
+  it("a system-scoped admin on image routes: refused by scope (enforce_scope), as Glance answers it", async () => {
+    const token = issue({ project: null, system: true });
+    const list = await send("GET", "/v2/images", { token });
+    expect(list.status).toBe(403);
+    expect(await list.json()).toMatchObject({
+      message: "You are not authorized to complete get_images action.",
+    });
+    const unscoped = await send("GET", "/v2/images", { token: issue({ project: null }) });
+    expect(unscoped.status).toBe(401);
   });
 
   it("Keystone failing: 503 with Retry-After and SPEC §2's body, logged with the request id", async () => {

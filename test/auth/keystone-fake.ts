@@ -6,6 +6,8 @@ export const WWW_AUTHENTICATE = `Keystone uri="${KEYSTONE_ROOT}"`;
 
 export interface FakeToken {
   project?: string | null;
+  /** A system-scoped token (project null): `{"system": {"all": true}}`. */
+  system?: boolean;
   user?: string;
   roles?: string[];
   expiresAt: number;
@@ -41,6 +43,9 @@ export function tokenDocument(t: FakeToken): unknown {
       domain: { id: "default", name: "Default" },
     };
     token.roles = (t.roles ?? ["member", "reader"]).map((name, i) => ({ id: `r${i}`, name }));
+  } else if (t.system) {
+    token.system = { all: true };
+    token.roles = (t.roles ?? ["admin", "member", "reader"]).map((name, i) => ({ id: `r${i}`, name }));
   }
   return { token };
 }
@@ -51,6 +56,8 @@ export class FakeKeystone {
   /** Service tokens Keystone still accepts as X-Auth-Token. */
   readonly serviceTokens = new Set<string>();
   serviceTokenLifetimeMs = 3_600_000;
+  /** Project ids GET /v3/projects/{id} finds (as Keystone answers its service user with admin). */
+  readonly projects = new Set<string>();
   issued = 0;
   /** Replaces every answer when set: outages, odd statuses, malformed bodies. */
   override: ((call: Call) => Response | Promise<Response>) | null = null;
@@ -67,7 +74,11 @@ export class FakeKeystone {
   };
 
   get validations(): Call[] {
-    return this.calls.filter((c) => c.method === "GET");
+    return this.calls.filter((c) => c.method === "GET" && new URL(c.url).pathname.endsWith("/auth/tokens"));
+  }
+
+  get projectLookups(): Call[] {
+    return this.calls.filter((c) => c.method === "GET" && new URL(c.url).pathname.includes("/projects/"));
   }
 
   get logins(): Call[] {
@@ -85,6 +96,15 @@ export class FakeKeystone {
       });
     }
     const auth = call.headers.get("X-Auth-Token") ?? "";
+    const projectPath = /\/v3\/projects\/([^/?]+)$/.exec(new URL(call.url).pathname);
+    if (projectPath) {
+      if (!this.serviceTokens.has(auth)) return unauthorized();
+      const id = decodeURIComponent(projectPath[1] ?? "");
+      if (!this.projects.has(id)) return Response.json({ error: { code: 404 } }, { status: 404 });
+      return Response.json({
+        project: { id, name: `name-${id}`, domain_id: "default", is_domain: false, enabled: true },
+      });
+    }
     const subject = call.headers.get("X-Subject-Token") ?? "";
     const self = auth === subject;
     if (!self && !this.serviceTokens.has(auth)) return unauthorized();

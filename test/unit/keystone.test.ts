@@ -62,7 +62,9 @@ function request(token?: string, headers: Record<string, string> = {}): Request 
 }
 
 /** A token Keystone knows, valid for an hour unless said otherwise. */
-function issue(t: { project?: string | null; user?: string; roles?: string[]; expiresAt?: number } = {}) {
+function issue(
+  t: { project?: string | null; system?: boolean; user?: string; roles?: string[]; expiresAt?: number } = {},
+) {
   const token = randomToken();
   keystone.tokens.set(token, { expiresAt: clock + HOUR, ...t });
   return token;
@@ -100,6 +102,7 @@ describe("keystone strategy: the caller", () => {
       // SPEC §11's project_domain_id and user_domain_id credentials.
       projectDomainId: "default",
       userDomainId: "default",
+      scope: "project",
     });
     expect(await identify(s, admin)).toMatchObject({ projectId: "p-2", isAdmin: true });
   });
@@ -133,6 +136,7 @@ describe("keystone strategy: the caller", () => {
       isAdmin: false,
       projectDomainId: "default",
       userDomainId: "default",
+      scope: "project",
     });
     await expect401(strategy().identify(request(undefined, forged), vars(), ctx, "req-test"));
   });
@@ -161,8 +165,13 @@ describe("keystone strategy: 401", () => {
     await expect401(identify(strategy(), issue({ expiresAt: clock })));
   });
 
-  it("a token scoped to no project (domain, system or unscoped): 401", async () => {
+  it("an unscoped token: 401; a system-scoped one is a caller without a project", async () => {
     await expect401(identify(strategy(), issue({ project: null })));
+    expect(await identify(strategy(), issue({ project: null, system: true }))).toMatchObject({
+      projectId: null,
+      scope: "system",
+      roles: ["admin", "member", "reader"],
+    });
   });
 
   it("WWW-Authenticate names the Keystone root, wherever KEYSTONE_URL points", async () => {
@@ -391,6 +400,7 @@ describe("keystone strategy: cache", () => {
       isAdmin: false,
       projectDomainId: "default",
       userDomainId: "default",
+      scope: "project",
     });
     expect(keystone.calls).toHaveLength(1);
 

@@ -1,0 +1,42 @@
+import { keystone } from "../auth/keystone";
+import { ApiError, UNAVAILABLE } from "../http/errors";
+
+/**
+ * VALIDATE_MEMBER_IDS (issue 10): with AUTH_STRATEGY=keystone, a member id must be a project
+ * Keystone knows. Off, or in trusted-headers mode, Keystone is never asked.
+ */
+const warned = new Set<string>();
+
+function log(level: "warn" | "error", requestId: string | undefined, msg: string): void {
+  console[level](JSON.stringify({ level, request_id: requestId, msg }));
+}
+
+/** Whether adds check member ids against Keystone; anything but true/false fails closed (503). */
+export function validatesMemberIds(env: Cloudflare.Env, requestId?: string): boolean {
+  const raw = (env.VALIDATE_MEMBER_IDS ?? "").trim().toLowerCase();
+  if (raw === "" || raw === "false") return false;
+  if (raw !== "true") {
+    log("error", requestId, `VALIDATE_MEMBER_IDS ${JSON.stringify(raw)} is neither true nor false`);
+    throw new ApiError(503, UNAVAILABLE, { "Retry-After": "30" });
+  }
+  if (env.AUTH_STRATEGY !== "keystone") {
+    if (!warned.has(env.AUTH_STRATEGY ?? "")) {
+      warned.add(env.AUTH_STRATEGY ?? "");
+      log("warn", requestId, "VALIDATE_MEMBER_IDS=true has no effect without AUTH_STRATEGY=keystone");
+    }
+    return false;
+  }
+  return true;
+}
+
+export const unknownProject = (memberId: string) =>
+  new ApiError(400, `Member ${memberId} is not a project known to the identity service.`);
+
+/** 400 when Keystone does not know the project; 503 (with Retry-After) when it cannot say. */
+export async function requireKnownProject(
+  env: Cloudflare.Env,
+  memberId: string,
+  requestId?: string,
+): Promise<void> {
+  if (!(await keystone.projectKnown(env, memberId, requestId))) throw unknownProject(memberId);
+}
