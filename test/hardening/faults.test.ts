@@ -1,8 +1,11 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
+import { makeCaller } from "../../src/auth/caller";
 import { guard } from "../../src/db/guard";
 import { StorageUnavailable, UNAVAILABLE } from "../../src/http/errors";
+import { ADD, guardSql } from "../../src/members/rules";
 import { addMember } from "../../src/members/store";
+import { credentialsOf, loadPolicy } from "../../src/policy/policy";
 import { dump } from "../helpers";
 import { D1_ERRORS, type FaultMode, faultyD1 } from "./faulty-d1";
 import { BASE, type Caller, fetchApp, identityHeaders, LEAK } from "./support";
@@ -25,6 +28,7 @@ async function send(
   body?: unknown,
   db?: D1Database,
   accept = "application/json",
+  vars: Partial<Cloudflare.Env> = {},
 ) {
   const headers: Record<string, string> = { ...identityHeaders(who), Accept: accept };
   const requestId = `fault-${crypto.randomUUID()}`;
@@ -38,7 +42,7 @@ async function send(
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     }),
-    db ? { DB: db } : {},
+    db ? { ...vars, DB: db } : vars,
   );
   return { res, text: await res.text(), requestId: `req-${requestId}` };
 }
@@ -59,7 +63,14 @@ async function fixture(): Promise<string> {
 interface Scenario {
   name: string;
   /** Prepares data (with the real binding) and returns the request to fault. */
-  prepare(): Promise<{ who: Caller; method: string; path: string; body?: unknown }>;
+  prepare(): Promise<{
+    who: Caller;
+    method: string;
+    path: string;
+    body?: unknown;
+    /** Other vars (POLICY_DEFAULTS) for the faulted request. */
+    vars?: Partial<Cloudflare.Env>;
+  }>;
   /** The status once no call fails. */
   success: number;
 }
@@ -116,6 +127,37 @@ const SCENARIOS: Scenario[] = [
       who: owner,
       method: "DELETE",
       path: `/v2/images/${await fixture()}/members/${member.project}`,
+    }),
+  },
+  {
+    // A refusal is explained from the read of the same batch (SPEC §11): that read failing is 503.
+    name: "POST /v2/images/{id}/members by the owner's reader (403 add_member)",
+    success: 403,
+    prepare: async () => ({
+      who: { project: owner.project, roles: ["reader"] },
+      method: "POST",
+      path: `/v2/images/${await fixture()}/members`,
+      body: { member_id: `new-${r}` },
+    }),
+  },
+  {
+    name: "DELETE /v2/images/{id}/members/{member} by the member itself, legacy (403)",
+    success: 403,
+    prepare: async () => ({
+      who: member,
+      method: "DELETE",
+      path: `/v2/images/${await fixture()}/members/${member.project}`,
+      vars: { POLICY_DEFAULTS: "legacy" },
+    }),
+  },
+  {
+    name: "PUT /v2/images/{id}/members/{member} by a member with no role (404 hidden)",
+    success: 404,
+    prepare: async () => ({
+      who: { project: member.project, roles: [] },
+      method: "PUT",
+      path: `/v2/images/${await fixture()}/members/${member.project}`,
+      body: { status: "accepted" },
     }),
   },
   {
@@ -198,7 +240,15 @@ describe("D1 failing at each call of each route", () => {
           const before = await dump();
           errors.mockClear();
           const faulty = faultyD1(env.DB, n, mode(n));
-          const { res, text, requestId } = await send(req.who, req.method, req.path, req.body, faulty.db);
+          const { res, text, requestId } = await send(
+            req.who,
+            req.method,
+            req.path,
+            req.body,
+            faulty.db,
+            "application/json",
+            req.vars,
+          );
           if (faulty.calls() < n) {
             // No call left to fail: the request went through.
             expect(res.status, text).toBe(scenario.success);
@@ -320,10 +370,18 @@ describe("src/db/guard.ts", () => {
   it("lets the UNIQUE violation through, so the members store still answers 409", async () => {
     const image = await fixture();
     const db = guard(env.DB);
-    const caller = { projectId: owner.project, userId: null, roles: [], isAdmin: false };
-    const first = await addMember(db, caller, image, `dup-${r}`, 128);
+    // The store as the route calls it: the owner (a member, secure-rbac) and ADD's rules as SQL.
+    const load = loadPolicy("secure-rbac", "");
+    if (!load.ok) throw new Error(load.error);
+    const creds = credentialsOf(
+      makeCaller(owner.project, `user-of-${owner.project}`, ["member", "reader"]),
+      load.policy,
+    );
+    const rules = (param: (v: unknown) => string) => guardSql(load.policy, creds, ADD, param);
+    const asker = { project: owner.project, admin: false };
+    const first = await addMember(db, asker, image, `dup-${r}`, 128, rules);
     expect(first.kind).toBe("added");
-    expect(await addMember(db, caller, image, `dup-${r}`, 128)).toStrictEqual({ kind: "duplicate" });
+    expect(await addMember(db, asker, image, `dup-${r}`, 128, rules)).toStrictEqual({ kind: "duplicate" });
     // And through the whole app, with the guard in place.
     const again = await send(owner, "POST", `/v2/images/${image}/members`, { member_id: `dup-${r}` });
     expect(again.res.status).toBe(409);

@@ -1,8 +1,13 @@
 /**
  * A pure reference model of SPEC §4 (which images have members, who sees which image), §5 (the
- * member routes, their checks in order, status and body) and §8 / §8.3 (image show, create,
- * visibility PATCH, delete and the image list). Written from the SPEC, not from src/: it
- * imports nothing from the app, so the app is checked against an independent reading.
+ * member routes, their checks in order, status and body), §8 / §8.3 (image show, create,
+ * visibility PATCH, delete and the image list) and §11 (roles, under both rule sets: Glance's
+ * current `secure-rbac` defaults and Glance ≤ Zed's `legacy` ones, plus rules an operator
+ * overrides to deny). Written from the SPEC and from Glance itself (glance/api/v2/images.py,
+ * image_members.py, policy.py, glance/policies/base.py), not from src/: it imports nothing from
+ * the app, and states each rule as plain logic rather than as a check string, so the app — its
+ * check-string engine, its SQL guards, its order of steps — is checked against an independent
+ * reading.
  *
  * Timestamps are the one thing the model cannot predict: expected bodies hold `Ts` matchers
  * (format, and ordering constraints), and `next(observed)` learns the values the server chose,
@@ -14,10 +19,130 @@ export type Visibility = (typeof VISIBILITIES)[number];
 export const STATUSES = ["pending", "accepted", "rejected"] as const;
 export type MemberStatus = (typeof STATUSES)[number];
 
+// ---------------------------------------------------------------- callers and rule sets (SPEC §1, §11)
+
+/**
+ * The role sets a Keystone token carries: a `member` is also a `reader`, an `admin` also a
+ * `member` and a `reader` (Keystone's implied roles). Roles here are already lower-cased.
+ */
+export const ROLE_SETS = {
+  none: [],
+  reader: ["reader"],
+  member: ["member", "reader"],
+  admin: ["admin", "member", "reader"],
+} as const satisfies Record<string, readonly string[]>;
+export type RoleSetName = keyof typeof ROLE_SETS;
+export const ROLE_SET_NAMES = Object.keys(ROLE_SETS) as RoleSetName[];
+
 export interface Actor {
   project: string;
-  admin: boolean;
+  /** Lower-case role names, as the token (or X-Roles) gives them. */
+  roles: readonly string[];
 }
+
+export const RULE_SETS = ["secure-rbac", "legacy"] as const;
+export type RuleSet = (typeof RULE_SETS)[number];
+
+/** The rules the member and image routes ask (Glance's names). */
+export const RULES = [
+  "get_image",
+  "get_images",
+  "add_image",
+  "modify_image",
+  "delete_image",
+  "publicize_image",
+  "communitize_image",
+  "get_member",
+  "get_members",
+  "add_member",
+  "modify_member",
+  "delete_member",
+] as const;
+export type Rule = (typeof RULES)[number];
+
+/**
+ * The policy of one request: a rule set (POLICY_DEFAULTS) and rules an operator overrode to
+ * `"!"` (POLICY_OVERRIDES), which deny whatever the rule set says.
+ */
+export interface Policy {
+  rules: RuleSet;
+  denied?: readonly Rule[];
+}
+
+/** The POLICY_DEFAULTS / POLICY_OVERRIDES a request of this policy is sent with. */
+export function policyVars(p: Policy): { POLICY_DEFAULTS: string; POLICY_OVERRIDES: string } {
+  const overrides = Object.fromEntries((p.denied ?? []).map((r) => [r, "!"]));
+  return {
+    POLICY_DEFAULTS: p.rules,
+    POLICY_OVERRIDES: p.denied && p.denied.length > 0 ? JSON.stringify(overrides) : "",
+  };
+}
+
+/** What the rules read of a caller and an image (Glance's credentials and ImageTarget). */
+interface Facts {
+  /** context_is_admin: the `admin` role, in both rule sets. */
+  admin: boolean;
+  reader: boolean;
+  member: boolean;
+  /** The caller's project owns the image (target project_id / owner). */
+  owner: boolean;
+  /** Target member_id is the caller's project: it holds a membership and does not own the image. */
+  memberId: boolean;
+  visibility: Visibility;
+}
+
+export const isAdmin = (a: Actor) => a.roles.includes("admin");
+
+function facts(actor: Actor, image: ModelImage): Facts {
+  const owner = image.owner === actor.project;
+  return {
+    admin: isAdmin(actor),
+    reader: actor.roles.includes("reader"),
+    member: actor.roles.includes("member"),
+    owner,
+    memberId: !owner && membershipOf(image, actor.project) !== undefined,
+    visibility: image.visibility,
+  };
+}
+
+/**
+ * Whether `rule` holds. secure-rbac: glance/policies/base.py's defaults, read as logic.
+ * legacy: every rule is its deprecated default `rule:default` (""), which passes, except
+ * publicize_image (admin only); Glance's code then checks ownership itself (the routes below).
+ */
+export function allowed(policy: Policy, rule: Rule, f: Facts): boolean {
+  if (policy.denied?.includes(rule)) return false;
+  if (policy.rules === "legacy") return rule === "publicize_image" ? f.admin : true;
+  const projectMember = f.member && f.owner;
+  switch (rule) {
+    case "get_image":
+      return (
+        f.admin ||
+        (f.reader && (f.owner || f.memberId || ["community", "public", "shared"].includes(f.visibility)))
+      );
+    case "get_images":
+      // The target is the caller's own project: any reader may list.
+      return f.admin || f.reader;
+    case "get_member":
+    case "get_members":
+      return f.admin || (f.reader && (f.owner || f.memberId));
+    case "add_image":
+      // The target's owner is the caller's own project (images are created for it).
+      return f.admin || f.member;
+    case "publicize_image":
+      return f.admin;
+    case "communitize_image":
+    case "modify_image":
+    case "delete_image":
+    case "add_member":
+    case "delete_member":
+      return f.admin || projectMember;
+    case "modify_member":
+      return f.admin || (f.member && f.memberId);
+  }
+}
+
+// ---------------------------------------------------------------- the world
 
 export interface Membership {
   memberId: string;
@@ -53,18 +178,26 @@ export interface ListQuery {
   marker?: string;
 }
 
+/** Who sends a request, and under which policy. */
+interface Sent {
+  actor: Actor;
+  policy: Policy;
+}
+
 /** One request, concrete: ids and paths resolved. `image` is the raw path segment. */
-export type Op =
-  | { kind: "createImage"; actor: Actor; id: string; name: string; tags: string[]; visibility?: Visibility }
-  | { kind: "showImage"; actor: Actor; image: string }
-  | { kind: "patchVisibility"; actor: Actor; image: string; visibility: Visibility }
-  | { kind: "deleteImage"; actor: Actor; image: string }
-  | { kind: "listImages"; actor: Actor; query: ListQuery }
-  | { kind: "addMember"; actor: Actor; image: string; body: { member_id?: string; member?: string } }
-  | { kind: "listMembers"; actor: Actor; image: string }
-  | { kind: "showMember"; actor: Actor; image: string; member: string }
-  | { kind: "updateMember"; actor: Actor; image: string; member: string; status: unknown }
-  | { kind: "deleteMember"; actor: Actor; image: string; member: string };
+export type Op = Sent &
+  (
+    | { kind: "createImage"; id: string; name: string; tags: string[]; visibility?: Visibility }
+    | { kind: "showImage"; image: string }
+    | { kind: "patchVisibility"; image: string; visibility: Visibility }
+    | { kind: "deleteImage"; image: string }
+    | { kind: "listImages"; query: ListQuery }
+    | { kind: "addMember"; image: string; body: { member_id?: string; member?: string } }
+    | { kind: "listMembers"; image: string }
+    | { kind: "showMember"; image: string; member: string }
+    | { kind: "updateMember"; image: string; member: string; status: unknown }
+    | { kind: "deleteMember"; image: string; member: string }
+  );
 
 /** A timestamp the server chooses: RFC 3339 UTC seconds, optionally not before another one. */
 export class Ts {
@@ -91,10 +224,13 @@ export function membershipOf(image: ModelImage, project: string): Membership | u
   return image.members.find((m) => m.memberId === project);
 }
 
-/** SPEC §4: admin, owner, public/community, or shared/private with a membership in any status. */
+/**
+ * SPEC §4 (Glance's database layer, before any policy): admin, owner, public/community, or
+ * shared/private with a membership in any status.
+ */
 export function visible(actor: Actor, image: ModelImage): boolean {
   return (
-    actor.admin ||
+    isAdmin(actor) ||
     image.owner === actor.project ||
     !hasMembers(image.visibility) ||
     membershipOf(image, actor.project) !== undefined
@@ -110,7 +246,7 @@ export function find(world: World, raw: string): ModelImage | undefined {
   return world.images.find((i) => i.id === id);
 }
 
-// ---------------------------------------------------------------- messages (SPEC §5, §8)
+// ---------------------------------------------------------------- messages (SPEC §5, §8, §11)
 
 export const msg = {
   imageNotFound: (raw: string) => `Image ${raw} not found.`,
@@ -126,8 +262,13 @@ export const msg = {
   duplicate: (raw: string, member: string) => `Member ${member} is duplicated for image ${raw}`,
   invalidStatus: 'Incorrect request: Status must be "pending", "accepted" or "rejected".',
   noImage: (raw: string) => `No image found with ID ${raw}`,
+  /** images.py delete words its database NotFound its own way. */
+  failedToDelete: (raw: string) => `Failed to find image ${raw} to delete`,
   notOwner: "You do not own this image",
-  publicize: "You are not authorized to complete publicize_image action.",
+  /** oslo.policy's PolicyNotAuthorized, as Glance words it (exception.Forbidden). */
+  notAuthorized: (rule: Rule) => `You are not authorized to complete ${rule} action.`,
+  /** webob's HTTPNotFound() without explanation: get_image failed on an image that exists. */
+  resourceNotFound: "The resource could not be found.",
   badMarker: (marker: string) => `Invalid marker. Image ${marker} could not be found.`,
 };
 
@@ -210,17 +351,48 @@ function stamps(observed: unknown): { created_at: string; updated_at: string } {
   return { created_at: o.created_at, updated_at: o.updated_at };
 }
 
-// ---------------------------------------------------------------- the member routes (SPEC §5)
+// ---------------------------------------------------------------- the member routes (SPEC §5, §11)
+
+/**
+ * MemberAPIPolicy (glance/api/v2/policy.py): get_image first — failing, a bare 404 — then the
+ * member rule, whose refusal is `refused` (403 in Glance's words unless the route says otherwise).
+ */
+function memberRule(
+  op: Sent,
+  image: ModelImage,
+  rule: Rule,
+  refused: (rule: Rule) => { status: number; message: string } = (r) => ({
+    status: 403,
+    message: msg.notAuthorized(r),
+  }),
+): { status: number; message: string } | null {
+  const f = facts(op.actor, image);
+  if (!allowed(op.policy, "get_image", f)) return { status: 404, message: msg.resourceNotFound };
+  if (!allowed(op.policy, rule, f)) return refused(rule);
+  return null;
+}
+
+const legacy = (op: Sent) => op.policy.rules === "legacy";
+const ownerOf = (op: Sent, image: ModelImage) => image.owner === op.actor.project;
+
+/**
+ * Which rows the database gives the caller (Glance's image_member_find): an admin or the owner
+ * every row, anyone else only its own.
+ */
+const readsRow = (op: Sent, image: ModelImage, memberId: string) =>
+  isAdmin(op.actor) || ownerOf(op, image) || memberId === op.actor.project;
 
 /** §5.1 POST members. Body errors (step 1–2) are the fuzz suite's job; bodies here are valid. */
 function addMember(world: World, op: Extract<Op, { kind: "addMember" }>): Step {
-  const { actor } = op;
   const memberId = op.body.member_id !== undefined ? op.body.member_id : (op.body.member as string);
   const image = find(world, op.image);
-  if (!image || !visible(actor, image)) return err(world, 404, msg.imageNotFound(op.image));
+  if (!image || !visible(op.actor, image)) return err(world, 404, msg.imageNotFound(op.image));
   if (!hasMembers(image.visibility)) return err(world, 403, msg.notAllowed("create", op.image));
-  if (!actor.admin && image.owner !== actor.project)
+  // _check_visibility_and_ownership('create'), without enforce_new_defaults only.
+  if (legacy(op) && !isAdmin(op.actor) && !ownerOf(op, image))
     return err(world, 403, msg.notAllowed("create", op.image));
+  const refused = memberRule(op, image, "add_member");
+  if (refused) return err(world, refused.status, refused.message);
   if (world.quota >= 0 && image.members.length >= world.quota)
     return err(world, 413, msg.quota(op.image, image.members.length, world.quota));
   if (membershipOf(image, memberId)) return err(world, 409, msg.duplicate(op.image, memberId));
@@ -246,12 +418,16 @@ function addMember(world: World, op: Extract<Op, { kind: "addMember" }>): Step {
 
 /** §5.2 GET members: owner and admin see every row, a member only its own. */
 function listMembers(world: World, op: Extract<Op, { kind: "listMembers" }>): Step {
-  const { actor } = op;
   const image = find(world, op.image);
-  if (!image || !visible(actor, image)) return err(world, 404, msg.imageNotFound(op.image));
+  if (!image || !visible(op.actor, image)) return err(world, 404, msg.imageNotFound(op.image));
   if (!hasMembers(image.visibility)) return err(world, 403, msg.listNotAllowed(op.image));
-  const all = actor.admin || image.owner === actor.project;
-  const rows = image.members.filter((m) => all || m.memberId === actor.project).sort(byCreatedThenMember);
+  const refused = memberRule(op, image, "get_members");
+  if (refused) return err(world, refused.status, refused.message);
+  // Each row is then kept only if get_member holds; its target is the image: all or none.
+  const shown = memberRule(op, image, "get_member") === null;
+  const rows = image.members
+    .filter((m) => shown && readsRow(op, image, m.memberId))
+    .sort(byCreatedThenMember);
   return {
     expected: {
       status: 200,
@@ -261,29 +437,37 @@ function listMembers(world: World, op: Extract<Op, { kind: "listMembers" }>): St
   };
 }
 
-/** §5.3 GET a member: owner, admin, or that member. */
+/** §5.3 GET a member: show() turns every refusal into a 404 with the same words. */
 function showMember(world: World, op: Extract<Op, { kind: "showMember" }>): Step {
-  const { actor } = op;
   const image = find(world, op.image);
-  if (!image || !visible(actor, image)) return err(world, 404, msg.imageNotFound(op.image));
+  if (!image || !visible(op.actor, image)) return err(world, 404, msg.imageNotFound(op.image));
   if (!hasMembers(image.visibility)) return err(world, 404, msg.noMembers);
+  const refused = memberRule(op, image, "get_member", (r) => ({
+    status: 404,
+    message: msg.notAuthorized(r),
+  }));
+  if (refused) return err(world, refused.status, refused.message);
   const row = membershipOf(image, op.member);
-  const mayRead = actor.admin || image.owner === actor.project || op.member === actor.project;
-  if (!row || !mayRead) return err(world, 404, msg.memberNotFound(op.image, op.member));
+  if (!row || !readsRow(op, image, op.member))
+    return err(world, 404, msg.memberNotFound(op.image, op.member));
   return { expected: { status: 200, body: memberJson(image, row) }, next: same(world) };
 }
 
-/** §5.4 PUT a member's status: that member or an admin; never the (non-admin) owner. */
+/** §5.4 PUT a member's status: get_member, the row, modify_member, and only then the status. */
 function updateMember(world: World, op: Extract<Op, { kind: "updateMember" }>): Step {
-  const { actor } = op;
   const image = find(world, op.image);
-  if (!image || !visible(actor, image)) return err(world, 404, msg.imageNotFound(op.image));
+  if (!image || !visible(op.actor, image)) return err(world, 404, msg.imageNotFound(op.image));
   if (!hasMembers(image.visibility)) return err(world, 403, msg.notAllowed("update", op.image));
-  if (image.owner === actor.project && !actor.admin)
+  // _check_visibility_and_ownership('update'): the (non-admin) owner never sets a status.
+  if (legacy(op) && !isAdmin(op.actor) && ownerOf(op, image))
     return err(world, 403, msg.notAllowed("update", op.image));
+  const lookup = memberRule(op, image, "get_member");
+  if (lookup) return err(world, lookup.status, lookup.message);
   const row = membershipOf(image, op.member);
-  if (!row || !(actor.admin || op.member === actor.project))
+  if (!row || !readsRow(op, image, op.member))
     return err(world, 404, msg.memberNotFound(op.image, op.member));
+  const refused = memberRule(op, image, "modify_member");
+  if (refused) return err(world, refused.status, refused.message);
   const status = STATUSES.find((s) => s === op.status);
   if (!status) return err(world, 400, msg.invalidStatus);
   return {
@@ -303,15 +487,19 @@ function updateMember(world: World, op: Extract<Op, { kind: "updateMember" }>): 
   };
 }
 
-/** §5.5 DELETE a member: owner or admin; the membership is gone. */
+/** §5.5 DELETE a member: get_member, the row, then delete_member; the membership is gone. */
 function deleteMember(world: World, op: Extract<Op, { kind: "deleteMember" }>): Step {
-  const { actor } = op;
   const image = find(world, op.image);
-  if (!image || !visible(actor, image)) return err(world, 404, msg.imageNotFound(op.image));
+  if (!image || !visible(op.actor, image)) return err(world, 404, msg.imageNotFound(op.image));
   if (!hasMembers(image.visibility)) return err(world, 403, msg.notAllowed("delete", op.image));
-  if (!actor.admin && image.owner !== actor.project)
+  if (legacy(op) && !isAdmin(op.actor) && !ownerOf(op, image))
     return err(world, 403, msg.notAllowed("delete", op.image));
-  if (!membershipOf(image, op.member)) return err(world, 404, msg.memberNotFound(op.image, op.member));
+  const lookup = memberRule(op, image, "get_member");
+  if (lookup) return err(world, lookup.status, lookup.message);
+  if (!membershipOf(image, op.member) || !readsRow(op, image, op.member))
+    return err(world, 404, msg.memberNotFound(op.image, op.member));
+  const refused = memberRule(op, image, "delete_member");
+  if (refused) return err(world, refused.status, refused.message);
   return {
     expected: { status: 204, body: null },
     next: () =>
@@ -322,11 +510,29 @@ function deleteMember(world: World, op: Extract<Op, { kind: "deleteMember" }>): 
   };
 }
 
-// ---------------------------------------------------------------- images (SPEC §8)
+// ---------------------------------------------------------------- images (SPEC §8, §11)
 
+/**
+ * ImageAPIPolicy._enforce: a rule that fails on an image the caller may not get_image either
+ * answers a bare 404, so that the refusal never tells that the image exists.
+ */
+function imageRule(op: Sent, image: ModelImage, rule: Rule): { status: number; message: string } | null {
+  const f = facts(op.actor, image);
+  if (allowed(op.policy, rule, f)) return null;
+  if (!allowed(op.policy, "get_image", f)) return { status: 404, message: msg.resourceNotFound };
+  return { status: 403, message: msg.notAuthorized(rule) };
+}
+
+/** _enforce_visibility: making an image public or community has its own rule, never hidden. */
+function visibilityRule(op: Sent, f: Facts, visibility: Visibility): Rule | null {
+  const rule =
+    visibility === "public" ? "publicize_image" : visibility === "community" ? "communitize_image" : null;
+  return rule && !allowed(op.policy, rule, f) ? rule : null;
+}
+
+/** ImageAPIPolicy.add_image: add_image, then the visibility's rule, on the image as asked for. */
 function createImage(world: World, op: Extract<Op, { kind: "createImage" }>): Step {
   const visibility = op.visibility ?? "shared";
-  if (visibility === "public" && !op.actor.admin) return err(world, 403, msg.publicize);
   const image: ModelImage = {
     id: op.id,
     owner: op.actor.project,
@@ -337,6 +543,10 @@ function createImage(world: World, op: Extract<Op, { kind: "createImage" }>): St
     updatedAt: "",
     members: [],
   };
+  const f = facts(op.actor, image);
+  if (!allowed(op.policy, "add_image", f)) return err(world, 403, msg.notAuthorized("add_image"));
+  const denied = visibilityRule(op, f, visibility);
+  if (denied) return err(world, 403, msg.notAuthorized(denied));
   return {
     expected: {
       status: 201,
@@ -355,17 +565,23 @@ function createImage(world: World, op: Extract<Op, { kind: "createImage" }>): St
 function showImage(world: World, op: Extract<Op, { kind: "showImage" }>): Step {
   const image = find(world, op.image);
   if (!image || !visible(op.actor, image)) return err(world, 404, msg.noImage(op.image));
+  if (!allowed(op.policy, "get_image", facts(op.actor, image))) return err(world, 404, msg.resourceNotFound);
   return { expected: { status: 200, body: imageJson(image) }, next: same(world) };
 }
 
-/** PATCH replace /visibility: owner or admin; only an admin makes an image public. Members stay. */
+/**
+ * PATCH replace /visibility (images.py _do_replace → update_property): the new visibility's
+ * rule (whatever the current one), then modify_image, then (legacy) check_is_image_mutable.
+ * Members stay.
+ */
 function patchVisibility(world: World, op: Extract<Op, { kind: "patchVisibility" }>): Step {
-  const { actor } = op;
   const image = find(world, op.image);
-  if (!image || !visible(actor, image)) return err(world, 404, msg.noImage(op.image));
-  if (!actor.admin && image.owner !== actor.project) return err(world, 403, msg.notOwner);
-  if (!actor.admin && op.visibility === "public" && image.visibility !== "public")
-    return err(world, 403, msg.publicize);
+  if (!image || !visible(op.actor, image)) return err(world, 404, msg.noImage(op.image));
+  const denied = visibilityRule(op, facts(op.actor, image), op.visibility);
+  if (denied) return err(world, 403, msg.notAuthorized(denied));
+  const refused = imageRule(op, image, "modify_image");
+  if (refused) return err(world, refused.status, refused.message);
+  if (legacy(op) && !isAdmin(op.actor) && !ownerOf(op, image)) return err(world, 403, msg.notOwner);
   const changed = { ...image, visibility: op.visibility };
   return {
     expected: {
@@ -379,20 +595,23 @@ function patchVisibility(world: World, op: Extract<Op, { kind: "patchVisibility"
   };
 }
 
+/** images.py delete: delete_image, then (legacy) check_is_image_mutable. */
 function deleteImage(world: World, op: Extract<Op, { kind: "deleteImage" }>): Step {
-  const { actor } = op;
   const image = find(world, op.image);
-  if (!image || !visible(actor, image)) return err(world, 404, msg.noImage(op.image));
-  if (!actor.admin && image.owner !== actor.project) return err(world, 403, msg.notOwner);
+  if (!image || !visible(op.actor, image)) return err(world, 404, msg.failedToDelete(op.image));
+  const refused = imageRule(op, image, "delete_image");
+  if (refused) return err(world, refused.status, refused.message);
+  if (legacy(op) && !isAdmin(op.actor) && !ownerOf(op, image)) return err(world, 403, msg.notOwner);
   return { expected: { status: 204, body: null }, next: () => withImage(world, image.id, () => null) };
 }
 
 /** §8.3: the union for non-admins, everything (bar others' community images) for admins. */
 export function listed(world: World, actor: Actor, q: ListQuery): ModelImage[] {
+  const admin = isAdmin(actor);
   const allVis = q.visibility === "community" || q.visibility === "all";
   const memberStatus = q.member_status ?? "accepted";
   const inList = (i: ModelImage): boolean => {
-    if (actor.admin) return allVis || i.visibility !== "community" || i.owner === actor.project;
+    if (admin) return allVis || i.visibility !== "community" || i.owner === actor.project;
     if (i.visibility === "public" || i.owner === actor.project) return true;
     if (allVis && i.visibility === "community") return true;
     const m = hasMembers(i.visibility) ? membershipOf(i, actor.project) : undefined;
@@ -407,9 +626,24 @@ export function listed(world: World, actor: Actor, q: ListQuery): ModelImage[] {
     );
 }
 
+/**
+ * images.py index: get_images on the caller's own project (403 in Glance's words), the marker
+ * (database: it must be an image the caller sees), then each image the database lists must pass
+ * get_image. (Glance filters after the database paginated; with these rules the filter removes
+ * all of a page or none of it, so filtering first gives the same pages.)
+ */
 function listImages(world: World, op: Extract<Op, { kind: "listImages" }>): Step {
   const { actor, query: q } = op;
-  let rows = listed(world, actor, q);
+  const self: Facts = {
+    admin: isAdmin(actor),
+    reader: actor.roles.includes("reader"),
+    member: actor.roles.includes("member"),
+    owner: true,
+    memberId: false,
+    visibility: "shared",
+  };
+  if (!allowed(op.policy, "get_images", self)) return err(world, 403, msg.notAuthorized("get_images"));
+  let rows = listed(world, actor, q).filter((i) => allowed(op.policy, "get_image", facts(actor, i)));
   if (q.marker !== undefined) {
     // The marker is looked up exactly as sent, and must be an image the caller may see (§4).
     const mk = world.images.find((i) => i.id === q.marker);

@@ -5,18 +5,26 @@ import { app } from "../../src/app";
 /** Shared by the hardening suites: calling the real app, and what every answer must look like. */
 export const BASE = "http://glance.test";
 
+/**
+ * A caller: a project and its roles — `roles` as given (none: no X-Roles header), else what
+ * Keystone gives a project member (member, reader) or, with `admin`, an admin (admin, member,
+ * reader: Keystone's implied roles).
+ */
 export interface Caller {
   project: string;
-  admin: boolean;
+  admin?: boolean;
+  roles?: readonly string[];
 }
 
 export function identityHeaders(c: Caller): Record<string, string> {
-  return {
+  const roles = c.roles ?? (c.admin ? ["admin", "member", "reader"] : ["member", "reader"]);
+  const h: Record<string, string> = {
     "X-Identity-Status": "Confirmed",
     "X-Project-Id": c.project,
     "X-User-Id": `user-of-${c.project}`,
-    "X-Roles": c.admin ? "admin,member" : "member,reader",
   };
+  if (roles.length > 0) h["X-Roles"] = roles.join(",");
+  return h;
 }
 
 /**
