@@ -18,7 +18,8 @@ const MEMBER_PROPERTIES = {
   },
   expires_at: {
     type: ["null", "string"],
-    description: "Date and time at which the membership ends by itself (glance-edge extension); absent or null: never",
+    description:
+      "Date and time at which the membership ends by itself (glance-edge extension); absent or null: never",
     format: "date-time",
   },
   schema: { readOnly: true, type: "string" },
