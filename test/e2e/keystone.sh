@@ -98,6 +98,9 @@ keystone_setup() {
   # Keystone's default policy lets role `service` validate other users' tokens.
   as admin openstack role show service >/dev/null 2>&1 || ok as admin openstack role create service
   ok as admin openstack role add --project service --user glance-edge service
+  # VALIDATE_MEMBER_IDS asks GET /v3/projects/{id}, which Keystone's default policy gives to
+  # admins (README: the service user then needs the admin role).
+  ok as admin openstack role add --project service --user glance-edge admin
 
   step "keystone: register $image_url as the image service"
   ok as admin openstack service create --name glance-edge --description "glance-edge (e2e)" -f value -c id image
@@ -154,7 +157,7 @@ stack_up() {
       --var AUTH_STRATEGY:keystone --var "KEYSTONE_URL:$KEYSTONE_URL" \
       --var KEYSTONE_SERVICE_USER:glance-edge --var KEYSTONE_SERVICE_PROJECT:service \
       --var KEYSTONE_SERVICE_USER_DOMAIN:Default --var KEYSTONE_SERVICE_PROJECT_DOMAIN:Default \
-      --var "PUBLIC_ENDPOINT:$IMAGE_URL" \
+      --var "PUBLIC_ENDPOINT:$IMAGE_URL" --var "VALIDATE_MEMBER_IDS:${E2E_VALIDATE_MEMBER_IDS:-false}" \
       >"$E2E_TMP/glance-edge.log" 2>&1 </dev/null
   ) &
   GLANCE_PID=$!

@@ -75,6 +75,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 install_missing
+# Member ids checked against this Keystone (the scenario adds a project it does not know).
+E2E_VALIDATE_MEMBER_IDS=true
 stack_up
 cd "$ROOT"
 

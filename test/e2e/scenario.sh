@@ -154,6 +154,10 @@ glance_walkthrough() {
   rows=$(table_rows <<<"$OUT")
   expect "member-create row" "$rows" "$img	$BETA_PROJECT_ID	pending"
 
+  step "glance member-create with a project Keystone does not know (VALIDATE_MEMBER_IDS): refused"
+  refused as alpha glance member-create "$img" "${BETA_PROJECT_ID}x"
+  expect_match "unknown project error" "$ERR$OUT" "is not a project known to the identity service"
+
   step "glance member-list (as e2e-alpha, then as e2e-beta)"
   ok as alpha glance member-list --image-id "$img"
   expect "member-list rows (owner)" "$(table_rows <<<"$OUT")" "$img	$BETA_PROJECT_ID	pending"
