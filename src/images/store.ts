@@ -1,29 +1,12 @@
 import { flag, isUniqueViolation, now, Params } from "../db/sql";
 import type { Db } from "../env";
-import { membershipSql } from "../policy/image-target";
+import { membershipSql, type TargetImage } from "../policy/image-target";
 import { type ListPlan, NOT_NULL_KEYS } from "./list";
 import type { ImageDocument } from "./schemas";
 
-/** All image SQL. Column names stay here and in view.ts. */
-export interface ImageRow {
-  id: string;
-  owner: string | null;
-  visibility: string;
-  name: string | null;
-  disk_format: string | null;
-  container_format: string | null;
-  size: number | null;
-  virtual_size: number | null;
-  status: string;
-  checksum: string | null;
-  os_hash_algo: string | null;
-  os_hash_value: string | null;
-  protected: 0 | 1;
-  os_hidden: 0 | 1;
-  min_ram: number;
-  min_disk: number;
+/** All image SQL. Column names stay here and in view.ts. A row is what the rules read, and more. */
+export interface ImageRow extends TargetImage {
   tags: string;
-  properties: string;
   created_at: string;
   updated_at: string;
   revision: number;
