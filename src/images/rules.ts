@@ -204,12 +204,7 @@ export function createRefusal(
   visibility: string,
 ): ApiError | null {
   const target: Target = { project_id: owner, owner, visibility };
-  const ask: CreateAsk = { owner, project: creds.project_id };
-  for (const step of createSteps(visibility)) {
-    if (step.legacyOnly && p.ruleSet !== "legacy") continue;
-    if (!allows(p, step.rule, creds, target)) return step.fail(ask);
-  }
-  return null;
+  return steps.firstRefusal(p, creds, createSteps(visibility), target, { owner, project: creds.project_id });
 }
 
 // ---- not authorization: what Glance checks of the request and the image's state ------------

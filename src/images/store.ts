@@ -20,12 +20,14 @@ export type Guard = (param: (v: unknown) => string) => string;
 
 /** An image row and whether the caller's project holds a membership of it (the rules' facts). */
 export type ImageFacts = ImageRow & { callerIsMember: boolean };
-type FactsRow = ImageRow & { caller_is_member: 0 | 1 };
+export type FactsRow = ImageRow & { caller_is_member: 0 | 1 };
 
-/** The image whatever the caller may see, and whether ?2 (the caller's project) is a member. */
-const READ = `SELECT ${IMAGE_COLUMNS}, ${membershipSql("?2")} AS caller_is_member FROM images i WHERE i.id = ?1`;
+/** Image `i` whatever the caller may see, and whether ?2 (the caller's project) is a member. */
+export const FACTS_COLUMNS = `${IMAGE_COLUMNS}, ${membershipSql("?2")} AS caller_is_member`;
+const READ = `SELECT ${FACTS_COLUMNS} FROM images i WHERE i.id = ?1`;
 
-function facts(row: FactsRow | null | undefined): ImageFacts | null {
+/** The one decoding of a FACTS_COLUMNS row (other columns of the row pass through). */
+export function facts(row: FactsRow | null | undefined): ImageFacts | null {
   if (!row) return null;
   const { caller_is_member, ...image } = row;
   return { ...image, callerIsMember: caller_is_member === 1 };

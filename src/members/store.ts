@@ -1,7 +1,6 @@
 import { isUniqueViolation, now, Params } from "../db/sql";
 import type { Db } from "../env";
-import { IMAGE_COLUMNS } from "../images/store";
-import { membershipSql } from "../policy/image-target";
+import { FACTS_COLUMNS, type FactsRow, facts } from "../images/store";
 import type { ImageAccess } from "./rules";
 import type { MemberStatus } from "./schemas";
 
@@ -41,7 +40,7 @@ interface AccessWithMemberRow extends AccessRow {
 const MEMBER_COLUMNS = "image_id, member_id, status, created_at, updated_at";
 
 /** The image and whether ?2 (the caller's project) is a member of it. */
-const ACCESS = `${IMAGE_COLUMNS}, ${membershipSql("?2")} AS caller_is_member`;
+const ACCESS = FACTS_COLUMNS;
 
 /** The image and one member row of it (or NULLs): ?1 image, ?2 caller's project, ?3 member. */
 const ACCESS_WITH_MEMBER = `SELECT ${ACCESS}, t.image_id AS m_image_id, t.member_id AS m_member_id,
@@ -49,15 +48,9 @@ const ACCESS_WITH_MEMBER = `SELECT ${ACCESS}, t.image_id AS m_image_id, t.member
   FROM images i LEFT JOIN image_members t ON t.image_id = i.id AND t.member_id = ?3
   WHERE i.id = ?1`;
 
-/** One place decodes a row into what the rules read. */
-function access(row: AccessRow | null | undefined): ImageAccess | null {
-  if (!row) return null;
-  const { caller_is_member, ...image } = row;
-  for (const k of ["m_image_id", "m_member_id", "m_status", "m_created_at", "m_updated_at", "member_count"]) {
-    delete (image as Record<string, unknown>)[k];
-  }
-  return { ...image, callerIsMember: caller_is_member === 1 };
-}
+/** The image part of a row, decoded as the image store decodes it (the member columns ride along). */
+const access = (row: AccessRow | null | undefined) =>
+  facts(row as FactsRow | undefined) as ImageAccess | null;
 
 function memberOf(row: AccessWithMemberRow | null | undefined): MemberRow | null {
   if (!row || row.m_member_id === null || row.m_image_id === null) return null;

@@ -1,5 +1,5 @@
 import type { ApiError } from "../http/errors";
-import type { Credentials } from "./check";
+import type { Credentials, Target } from "./check";
 import { imageTarget, type TargetImage } from "./image-target";
 import { allows, checkFor, type Policy } from "./policy";
 import { reduce, sqlText } from "./sql";
@@ -42,9 +42,21 @@ export function refusal<A>(
   hidden: (ask: A) => ApiError,
 ): ApiError | null {
   const target = imageTarget(image, creds.project_id ?? "", image.callerIsMember);
+  return firstRefusal(p, creds, steps, target, ask, hidden);
+}
+
+/** As `refusal`, for a target that is no stored image (an image asked for by POST). */
+export function firstRefusal<A>(
+  p: Policy,
+  creds: Credentials,
+  steps: readonly Step<A>[],
+  target: Target,
+  ask: A,
+  hidden?: (ask: A) => ApiError,
+): ApiError | null {
   for (const step of steps.filter(applies(p))) {
     if (allows(p, step.rule, creds, target)) continue;
-    if (step.hiddenUnlessGetImage && !allows(p, "get_image", creds, target)) return hidden(ask);
+    if (hidden && step.hiddenUnlessGetImage && !allows(p, "get_image", creds, target)) return hidden(ask);
     return step.fail(ask);
   }
   return null;
