@@ -285,6 +285,21 @@ describe("POLICY_DEFAULTS and POLICY_OVERRIDES that cannot be used", () => {
     }
   });
 
+  it("legacy warns once per isolate (per configuration), as trusted-headers does", async () => {
+    const { owner, id } = await shared();
+    const { warn } = quiet();
+    // A configuration this isolate has not loaded yet: an unused rule of its own.
+    const vars = { ...LEGACY, POLICY_OVERRIDES: JSON.stringify({ [`unused_${crypto.randomUUID()}`]: "@" }) };
+    for (let n = 0; n < 3; n++) {
+      expect((await as(owner, MEMBER, vars).get(`/v2/images/${id}/members`)).status).toBe(200);
+    }
+    const legacyWarnings = warn.mock.calls
+      .map((c) => String(c[0]))
+      .filter((l) => l.includes("POLICY_DEFAULTS=legacy"));
+    expect(legacyWarnings).toHaveLength(1);
+    expect(legacyWarnings[0]).toMatch(/"level":"warn".*roles other than admin are ignored/);
+  });
+
   it("an empty document is no overrides; new rule names are allowed", async () => {
     const { owner, id } = await shared();
     for (const doc of ["", "   ", "{}", "# nothing\n", JSON.stringify({ unused_rule: "@" })]) {
