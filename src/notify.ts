@@ -12,26 +12,52 @@ declare global {
   }
 }
 
+/** A Queue takes at most 100 messages per sendBatch. */
+const BATCH = 100;
+
 /**
- * Sends a member event after the response is decided: a failure to enqueue never fails or
- * undoes the API call, it is logged with the request id.
+ * Sends member events: one `send` for one event, `sendBatch` in hundreds for more. A failure to
+ * enqueue never fails or undoes the change; it is logged with the request id (null: the Cron
+ * Trigger). Returns the promise to hand to waitUntil.
  */
-export function notifyMember(c: Context<AppEnv>, action: MemberAction, member: MemberRow): void {
-  const queue = c.env.NOTIFICATIONS;
-  if (!queue) return;
-  const event = memberEvent(action, member, new URL(c.req.url).hostname);
-  const requestId = c.get("requestId");
-  const sent = Promise.resolve()
-    .then(() => queue.send(event))
-    .catch((err: unknown) => {
-      console.error(
-        JSON.stringify({
-          level: "error",
-          request_id: requestId,
-          msg: `could not enqueue ${event.event_type} for image ${member.image_id}`,
-          detail: err instanceof Error ? err.message : String(err),
-        }),
-      );
-    });
+export function sendMemberEvents(
+  queue: Queue | undefined,
+  host: string,
+  action: MemberAction,
+  rows: readonly MemberRow[],
+  requestId: string | null,
+): Promise<void> {
+  if (!queue || rows.length === 0) return Promise.resolve();
+  const events = rows.map((row) => memberEvent(action, row, host));
+  const sends: Promise<unknown>[] = [];
+  if (events.length === 1) sends.push(Promise.resolve().then(() => queue.send(events[0])));
+  else {
+    for (let at = 0; at < events.length; at += BATCH) {
+      const chunk = events.slice(at, at + BATCH).map((body) => ({ body }));
+      sends.push(Promise.resolve().then(() => queue.sendBatch(chunk)));
+    }
+  }
+  return Promise.all(
+    sends.map((sent) =>
+      sent.catch((err: unknown) => {
+        console.error(
+          JSON.stringify({
+            level: "error",
+            request_id: requestId,
+            msg: `could not enqueue image.member.${action} for image ${rows[0]?.image_id}`,
+            detail: err instanceof Error ? err.message : String(err),
+          }),
+        );
+      }),
+    ),
+  ).then(() => undefined);
+}
+
+/** Sends the events of a request's changes after the response is decided. */
+export function notifyMembers(c: Context<AppEnv>, action: MemberAction, rows: readonly MemberRow[]): void {
+  const sent = sendMemberEvents(c.env.NOTIFICATIONS, new URL(c.req.url).hostname, action, rows, c.get("requestId"));
   c.executionCtx.waitUntil(sent);
 }
+
+export const notifyMember = (c: Context<AppEnv>, action: MemberAction, member: MemberRow) =>
+  notifyMembers(c, action, [member]);

@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { actorOf } from "../audit/actor";
 import { createMiddleware } from "hono/factory";
 import { imageProject, requireImageCaller } from "../auth/strategy";
 import type { AppEnv } from "../env";
@@ -147,7 +148,13 @@ images.patch(
 images.delete("/:image_id", validate("param", imageParam), async (c) => {
   const { project, az } = who(c);
   const { image_id } = c.req.valid("param");
-  const { image, deleted } = await deleteImage(c.get("db"), project, image_id.id, az.guard(DELETE));
+  const { image, deleted } = await deleteImage(
+    c.get("db"),
+    project,
+    actorOf(c),
+    image_id.id,
+    az.guard(DELETE),
+  );
   if (!deleted || !image) {
     throw (
       az.refusal(DELETE, image, { image: image_id.raw }) ?? new Error("image delete neither done nor refused")

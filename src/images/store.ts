@@ -1,3 +1,4 @@
+import { type Actor, inContext } from "../audit/context";
 import { flag, isUniqueViolation, now, Params } from "../db/sql";
 import type { Db } from "../env";
 import { membershipSql, type TargetImage } from "../policy/image-target";
@@ -165,12 +166,13 @@ export async function updateImage(
  * Deletes the image (its members go with it, ON DELETE CASCADE) when the route's rules — the
  * protected flag among them — hold, in one batch with the read that explains a refusal.
  */
-export async function deleteImage(db: Db, project: string, id: string | null, guard: Guard) {
+export async function deleteImage(db: Db, project: string, actor: Actor, id: string | null, guard: Guard) {
   const p = new Params(id);
   const remove = db
     .prepare(`DELETE FROM images AS i WHERE i.id = ?1 AND ${guard(p.param)} RETURNING id`)
     .bind(...p.values);
-  const [before, removed] = await db.batch<unknown>([readFacts(db, project, id), remove]);
+  // In the actor's context: the memberships it removes are recorded (SPEC §12.4, migrations/0005).
+  const [before, removed] = await inContext(db, actor, [readFacts(db, project, id), remove]);
   return { image: factsOf(before), deleted: wrote(removed) };
 }
 
@@ -279,7 +281,7 @@ export async function listImages(
     where.push(`(i.visibility = 'public' OR i.owner = ?1
       ${allVis ? "OR i.visibility = 'community'" : ""}
       OR (+i.visibility IN ('shared', 'private') AND i.id IN (
-        SELECT m.image_id FROM image_members m WHERE m.member_id = ?1${status})))`);
+        SELECT m.image_id FROM live_members m WHERE m.member_id = ?1${status})))`);
   }
   const listed = rules.listed(bind);
   if (listed !== "1") where.push(listed);

@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { actorOf } from "../audit/actor";
 import { projectCaller, requireProject } from "../auth/strategy";
 import { memberQuota } from "../config";
 import type { AppEnv } from "../env";
@@ -24,19 +25,28 @@ import {
   memberNotFound,
   quotaExceeded,
   refusal,
+  SET_EXPIRY,
   SHOW,
   UPDATE,
   UPDATE_AFTER_ROW,
 } from "./rules";
-import { addMemberBody, imageParams, memberParams, updateMemberBody } from "./schemas";
-import { type Asker, addMember, deleteMember, listMembers, showMember, updateMemberStatus } from "./store";
+import { addMemberBody, imageParams, memberParams, patchMemberBody, updateMemberBody } from "./schemas";
+import {
+  type Asker,
+  addMember,
+  deleteMember,
+  listMembers,
+  setMemberExpiry,
+  showMember,
+  updateMemberStatus,
+} from "./store";
 import { memberListView, memberView } from "./view";
 
 /** /v2/images/{image_id}/members[/{member_id}] (SPEC §5, §11). */
 export const members = new Hono<AppEnv>();
 
 allowOnly(members, "/:image_id/members", ["GET", "POST"]);
-allowOnly(members, "/:image_id/members/:member_id", ["GET", "PUT", "DELETE"]);
+allowOnly(members, "/:image_id/members/:member_id", ["GET", "PATCH", "PUT", "DELETE"]);
 const memberBody = jsonBody(MEMBER_BODY_LIMIT);
 members.use("/:image_id/members", requireProject, limitMemberWrites, memberBody);
 members.use("/:image_id/members/:member_id", requireProject, limitMemberWrites, memberBody);
@@ -59,7 +69,7 @@ members.post(
   validate("param", imageParams),
   async (c) => {
     const { image_id } = c.req.valid("param");
-    const memberId = c.req.valid("json");
+    const { member: memberId, expires_at } = c.req.valid("json");
     const ask: Ask = { image: image_id, member: memberId };
     const quota = memberQuota(c.env);
     if (validatesMemberIds(c.env, c.get("requestId"))) {
@@ -71,7 +81,16 @@ members.post(
       if (refused) throw refused;
       await requireKnownProject(c.env, memberId, c.get("requestId"));
     }
-    const result = await addMember(c.get("db"), asker(c), image_id.id, memberId, quota, guard(c, ADD));
+    const result = await addMember(
+      c.get("db"),
+      asker(c),
+      actorOf(c),
+      image_id.id,
+      memberId,
+      expires_at,
+      quota,
+      guard(c, ADD),
+    );
     switch (result.kind) {
       case "added":
         notifyMember(c, "create", result.member);
@@ -82,7 +101,7 @@ members.post(
         if (!result.image) throw imageNotFound(ask);
         throw (
           refusal(c.get("policy"), c.get("creds"), ADD, result.image, ask) ??
-          quotaExceeded(ask, result.memberCount, quota)
+          quotaExceeded(ask, result.memberCount + 1, quota)
         );
       }
     }
@@ -124,6 +143,7 @@ members.put(
     const r = await updateMemberStatus(
       c.get("db"),
       asker(c),
+      actorOf(c),
       image_id.id,
       member_id,
       status,
@@ -146,6 +166,7 @@ members.delete("/:image_id/members/:member_id", validate("param", memberParams),
   const r = await deleteMember(
     c.get("db"),
     asker(c),
+    actorOf(c),
     image_id.id,
     member_id,
     guard(c, [...DELETE, ...DELETE_AFTER_ROW]),
@@ -158,7 +179,35 @@ members.delete("/:image_id/members/:member_id", validate("param", memberParams),
   throw new Error("member delete neither written nor refused");
 });
 
-/** Why a PUT or DELETE did not write: the steps up to the row, the row, the steps after it. */
+/** SPEC §12.1: set or clear a membership's expiry; the body is judged after the lookups. */
+members.patch(
+  "/:image_id/members/:member_id",
+  validate("json", patchMemberBody),
+  validate("param", memberParams),
+  async (c) => {
+    const { image_id, member_id } = c.req.valid("param");
+    const ask: Ask = { image: image_id, member: member_id };
+    const change = c.req.valid("json");
+    const r = await setMemberExpiry(
+      c.get("db"),
+      asker(c),
+      actorOf(c),
+      image_id.id,
+      member_id,
+      change.ok ? change.expiresAt : undefined,
+      guard(c, SET_EXPIRY),
+    );
+    if (r.written) {
+      notifyMember(c, "update", r.written);
+      return c.json(memberView(r.written));
+    }
+    explainRowWrite(c, ask, r.image, r.member !== null, SET_EXPIRY, []);
+    if (!change.ok) throw new ApiError(400, change.message);
+    throw new Error("member expiry neither written nor refused");
+  },
+);
+
+/** Why a PUT, PATCH or DELETE did not write: the steps up to the row, the row, the steps after it. */
 function explainRowWrite(
   c: Ctx,
   ask: Ask,

@@ -84,6 +84,17 @@ export const DELETE: readonly MemberStep[] = [
 ];
 export const DELETE_AFTER_ROW: readonly MemberStep[] = policy("delete_member");
 
+/**
+ * PATCH (SPEC §12.1): these steps, then the member row (404), then the body (400). Glance has no
+ * such route; it is refused as PUT and DELETE are, with its own rule.
+ */
+export const SET_EXPIRY: readonly MemberStep[] = [
+  visible,
+  { rule: "takes_members", fail: notAllowed("update") },
+  { rule: "legacy_owner_or_admin", legacyOnly: true, fail: notAllowed("update") },
+  ...policy("set_member_expiry"),
+];
+
 /** The first refusal of these steps for this image (member routes never hide behind get_image). */
 export const refusal = (
   p: Parameters<typeof steps.refusal>[0],
@@ -108,10 +119,10 @@ export const mayReadMember = (creds: Credentials, image: ImageAccess, memberId: 
 export const INVALID_STATUS = 'Incorrect request: Status must be "pending", "accepted" or "rejected".';
 
 /** POST step 6: the quota, as the store found it when the insert did not happen. */
-export function quotaExceeded(ask: Ask, count: number, quota: number): ApiError {
+export function quotaExceeded(ask: Ask, attempted: number, quota: number): ApiError {
   return new ApiError(
     413,
-    `Image member limit exceeded for image ${ask.image.raw}: The limit has been exceeded on the number of allowed image members for this image. Attempted: ${count + 1}, Maximum: ${quota}`,
+    `Image member limit exceeded for image ${ask.image.raw}: The limit has been exceeded on the number of allowed image members for this image. Attempted: ${attempted}, Maximum: ${quota}`,
   );
 }
 

@@ -16,11 +16,64 @@ const jsonObject = (message: string) =>
     error: message,
   });
 
-/** POST body: `member_id` preferred, `member` deprecated; with both, `member_id` wins (seed). */
+/** SPEC §2's timestamp form, which is also the only form `expires_at` takes. */
+const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z$/;
+export const MAX_EXPIRY_YEARS = 10;
+
+/**
+ * Why `v` is not an expiry (SPEC §12.1) at `nowMs`, or null when it is one: a timestamp strictly
+ * in the future and at most 10 years ahead. `null` (never expires) is for the caller to allow.
+ */
+export function expiryProblem(v: unknown, nowMs: number = Date.now()): string | null {
+  if (typeof v !== "string") return "must be a string in the form YYYY-MM-DDThh:mm:ssZ";
+  const m = TIMESTAMP.exec(v);
+  if (!m) return "must be in the form YYYY-MM-DDThh:mm:ssZ";
+  const at = Date.parse(v);
+  // Date.parse rolls 02-30 over to March: a real date reads back as written.
+  if (Number.isNaN(at) || `${new Date(at).toISOString().slice(0, 19)}Z` !== v) return "not a valid date";
+  if (at <= nowMs) return "must be in the future";
+  const limit = new Date(nowMs);
+  limit.setUTCFullYear(limit.getUTCFullYear() + MAX_EXPIRY_YEARS);
+  if (at > limit.getTime()) return `must be at most ${MAX_EXPIRY_YEARS} years ahead`;
+  return null;
+}
+
+export const invalidExpiry = (why: string) => `Invalid expires_at: ${why}.`;
+
+/** `expires_at` in a body: absent or null = never; else an expiry, or SPEC §12.1's 400. */
+export const expiresAt = z.unknown().transform((v, ctx): string | null => {
+  if (v === undefined || v === null) return null;
+  const why = expiryProblem(v);
+  if (why === null) return v as string;
+  ctx.addIssue({ code: "custom", message: invalidExpiry(why) });
+  return z.NEVER;
+});
+
+/**
+ * POST body: `member_id` preferred, `member` deprecated; with both, `member_id` wins (seed).
+ * `expires_at` (SPEC §12.1) is checked after the member, with it (step 2).
+ */
 export const addMemberBody = jsonObject('Expected a member in the form: {"member_id": "<project id>"}')
   .refine((o) => "member_id" in o || "member" in o, "Member to be added not specified")
-  .transform((o) => ("member_id" in o ? o.member_id : o.member))
-  .pipe(memberId);
+  .transform((o) => ({ member: "member_id" in o ? o.member_id : o.member, expires_at: o.expires_at }))
+  .pipe(z.object({ member: memberId, expires_at: expiresAt }));
+
+/**
+ * PATCH body (SPEC §12.1): exactly `{"expires_at": <timestamp> | null}`. Checked after the image
+ * and the row were found (§5.5's order), so it parses to a verdict rather than failing here.
+ */
+export type ExpiryChange = { ok: true; expiresAt: string | null } | { ok: false; message: string };
+export const PATCH_MEMBER_FORM = 'Expected a change in the form: {"expires_at": "YYYY-MM-DDThh:mm:ssZ"} or {"expires_at": null}';
+export const patchMemberBody = z.unknown().transform((o): ExpiryChange => {
+  if (typeof o !== "object" || o === null || Array.isArray(o)) return { ok: false, message: PATCH_MEMBER_FORM };
+  const other = Object.keys(o).find((k) => k !== "expires_at");
+  if (other !== undefined) return { ok: false, message: `Attribute '${other}' cannot be changed: only expires_at can.` };
+  if (!("expires_at" in o)) return { ok: false, message: PATCH_MEMBER_FORM };
+  const v = (o as { expires_at: unknown }).expires_at;
+  if (v === null) return { ok: true, expiresAt: null };
+  const why = expiryProblem(v);
+  return why === null ? { ok: true, expiresAt: v as string } : { ok: false, message: invalidExpiry(why) };
+});
 
 export const MEMBER_STATUSES = ["pending", "accepted", "rejected"] as const;
 export type MemberStatus = (typeof MEMBER_STATUSES)[number];

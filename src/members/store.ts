@@ -1,6 +1,8 @@
+import { type Actor, inContext } from "../audit/context";
 import { isUniqueViolation, now, Params } from "../db/sql";
 import type { Db } from "../env";
 import { FACTS_COLUMNS, type FactsRow, facts } from "../images/store";
+import { EXPIRED, LIVE } from "./live";
 import type { ImageAccess } from "./rules";
 import type { MemberStatus } from "./schemas";
 
@@ -16,6 +18,7 @@ export interface MemberRow {
   status: MemberStatus;
   created_at: string;
   updated_at: string;
+  expires_at: string | null;
 }
 
 /** Who asks: the caller's project and whether it is an admin (context_is_admin). */
@@ -35,17 +38,19 @@ interface AccessWithMemberRow extends AccessRow {
   m_status: MemberStatus | null;
   m_created_at: string | null;
   m_updated_at: string | null;
+  m_expires_at: string | null;
 }
 
-const MEMBER_COLUMNS = "image_id, member_id, status, created_at, updated_at";
+export const MEMBER_COLUMNS = "image_id, member_id, status, created_at, updated_at, expires_at";
 
 /** The image and whether ?2 (the caller's project) is a member of it. */
 const ACCESS = FACTS_COLUMNS;
 
 /** The image and one member row of it (or NULLs): ?1 image, ?2 caller's project, ?3 member. */
 const ACCESS_WITH_MEMBER = `SELECT ${ACCESS}, t.image_id AS m_image_id, t.member_id AS m_member_id,
-    t.status AS m_status, t.created_at AS m_created_at, t.updated_at AS m_updated_at
-  FROM images i LEFT JOIN image_members t ON t.image_id = i.id AND t.member_id = ?3
+    t.status AS m_status, t.created_at AS m_created_at, t.updated_at AS m_updated_at,
+    t.expires_at AS m_expires_at
+  FROM images i LEFT JOIN live_members t ON t.image_id = i.id AND t.member_id = ?3
   WHERE i.id = ?1`;
 
 /** The image part of a row, decoded as the image store decodes it (the member columns ride along). */
@@ -60,6 +65,7 @@ function memberOf(row: AccessWithMemberRow | null | undefined): MemberRow | null
     status: row.m_status as MemberStatus,
     created_at: row.m_created_at as string,
     updated_at: row.m_updated_at as string,
+    expires_at: row.m_expires_at,
   };
 }
 
@@ -81,37 +87,45 @@ export type AddResult =
   | { kind: "duplicate" }
   | { kind: "refused"; image: ImageAccess | null; memberCount: number };
 
+/** Live members of image `i`: what the quota counts. */
+export const MEMBER_COUNT = "(SELECT COUNT(*) FROM live_members m WHERE m.image_id = i.id)";
+
 /**
  * Adds a pending member if the route's rules hold and the quota (negative: unlimited) leaves
  * room: all decided inside one INSERT, so concurrent adds never exceed the quota, and the
- * UNIQUE constraint alone answers duplicates.
+ * UNIQUE constraint alone answers duplicates. An expired row of the same member is removed
+ * first under the same conditions (recorded as its expiry), so the add starts a fresh membership.
  */
 export async function addMember(
   db: Db,
   asker: Asker,
+  actor: Actor,
   imageId: string | null,
   memberId: string,
+  expiresAt: string | null,
   quota: number,
   guard: Guard,
 ): Promise<AddResult> {
   const read = db
-    .prepare(
-      `SELECT ${ACCESS}, (SELECT COUNT(*) FROM image_members m WHERE m.image_id = i.id) AS member_count
-       FROM images i WHERE i.id = ?1`,
-    )
+    .prepare(`SELECT ${ACCESS}, ${MEMBER_COUNT} AS member_count FROM images i WHERE i.id = ?1`)
     .bind(imageId, asker.project);
-  const p = new Params(imageId, asker.project, memberId, now(), quota);
+  const p = new Params(imageId, asker.project, memberId, now(), quota, expiresAt);
+  const allowed = `i.id = ?1 AND ${guard(p.param)} AND (?5 < 0 OR ${MEMBER_COUNT} < ?5)`;
+  const replaceExpired = db
+    .prepare(
+      `DELETE FROM image_members WHERE image_id = ?1 AND member_id = ?3 AND ${EXPIRED}
+         AND EXISTS (SELECT 1 FROM images i WHERE ${allowed})`,
+    )
+    .bind(...p.values);
   const insert = db
     .prepare(
       `INSERT INTO image_members (${MEMBER_COLUMNS})
-       SELECT i.id, ?3, 'pending', ?4, ?4 FROM images i
-       WHERE i.id = ?1 AND ${guard(p.param)}
-         AND (?5 < 0 OR (SELECT COUNT(*) FROM image_members m WHERE m.image_id = i.id) < ?5)
+       SELECT i.id, ?3, 'pending', ?4, ?4, ?6 FROM images i WHERE ${allowed}
        RETURNING ${MEMBER_COLUMNS}`,
     )
     .bind(...p.values);
   try {
-    const [before, inserted] = await db.batch<unknown>([read, insert]);
+    const [before, , inserted] = await inContext(db, actor, [read, replaceExpired, insert]);
     const member = inserted?.results[0] as MemberRow | undefined;
     if (member) return { kind: "added", member };
     const row = before?.results[0] as (AccessRow & { member_count: number }) | undefined;
@@ -135,8 +149,8 @@ export async function listMembers(
   const { results } = await db
     .prepare(
       `SELECT ${ACCESS}, m.image_id AS m_image_id, m.member_id AS m_member_id, m.status AS m_status,
-         m.created_at AS m_created_at, m.updated_at AS m_updated_at
-       FROM images i LEFT JOIN image_members m ON m.image_id = i.id
+         m.created_at AS m_created_at, m.updated_at AS m_updated_at, m.expires_at AS m_expires_at
+       FROM images i LEFT JOIN live_members m ON m.image_id = i.id
          AND (?3 = 1 OR i.owner = ?2 OR m.member_id = ?2)
        WHERE i.id = ?1
        ORDER BY m.created_at, m.member_id`,
@@ -163,58 +177,97 @@ export type WriteResult = Lookup & { written: MemberRow | null };
 /** The row may be touched by this caller: an admin or the owner any row, a member its own. */
 const ROW_VISIBLE = "(?6 = 1 OR i.owner = ?2 OR ?3 = ?2)";
 
+/** What a guarded write of one live member row changes. */
+type RowChange =
+  | { kind: "update"; set: string; values: [unknown, unknown] }
+  | { kind: "delete" };
+
+/**
+ * One guarded write of the member row ?3 of image ?1, batched with the read that explains a
+ * refusal: it happens only if the row is live, the caller may touch it and the route's rules
+ * hold for the image at that instant. `change` null only reads.
+ */
+async function writeRow(
+  db: Db,
+  asker: Asker,
+  actor: Actor,
+  imageId: string | null,
+  memberId: string,
+  change: RowChange | null,
+  guard: Guard,
+): Promise<WriteResult> {
+  const read = readAccessWithMember(db, imageId, asker, memberId);
+  if (change === null) return { ...lookup(await read.first<AccessWithMemberRow>()), written: null };
+  const [a, b] = change.kind === "update" ? change.values : [null, null];
+  const p = new Params(imageId, asker.project, memberId, a, b, asker.admin ? 1 : 0);
+  const where = `image_id = ?1 AND member_id = ?3 AND ${LIVE}
+    AND EXISTS (SELECT 1 FROM images i WHERE i.id = ?1 AND ${ROW_VISIBLE} AND ${guard(p.param)})`;
+  const sql =
+    change.kind === "update"
+      ? `UPDATE image_members SET ${change.set} WHERE ${where} RETURNING ${MEMBER_COLUMNS}`
+      : `DELETE FROM image_members WHERE ${where} RETURNING ${MEMBER_COLUMNS}`;
+  const [before, written] = await inContext(db, actor, [read, db.prepare(sql).bind(...p.values)]);
+  return {
+    ...lookup(before?.results[0] as AccessWithMemberRow | undefined),
+    written: (written?.results[0] as MemberRow | undefined) ?? null,
+  };
+}
+
 /**
  * Sets a member's status when the route's rules hold and the row is the caller's to see. `status`
  * null only reads (the body's status is checked after the lookups, SPEC §5.4), which keeps every
  * outcome at one round trip.
  */
-export async function updateMemberStatus(
+export const updateMemberStatus = (
   db: Db,
   asker: Asker,
+  actor: Actor,
   imageId: string | null,
   memberId: string,
   status: MemberStatus | null,
   guard: Guard,
-): Promise<WriteResult> {
-  const read = readAccessWithMember(db, imageId, asker, memberId);
-  if (status === null) return { ...lookup(await read.first<AccessWithMemberRow>()), written: null };
-  const p = new Params(imageId, asker.project, memberId, status, now(), asker.admin ? 1 : 0);
-  const update = db
-    .prepare(
-      `UPDATE image_members SET status = ?4, updated_at = ?5
-       WHERE image_id = ?1 AND member_id = ?3
-         AND EXISTS (SELECT 1 FROM images i WHERE i.id = ?1 AND ${ROW_VISIBLE} AND ${guard(p.param)})
-       RETURNING ${MEMBER_COLUMNS}`,
-    )
-    .bind(...p.values);
-  const [before, updated] = await db.batch<unknown>([read, update]);
-  return {
-    ...lookup(before?.results[0] as AccessWithMemberRow | undefined),
-    written: (updated?.results[0] as MemberRow | undefined) ?? null,
-  };
-}
+) =>
+  writeRow(
+    db,
+    asker,
+    actor,
+    imageId,
+    memberId,
+    status === null ? null : { kind: "update", set: "status = ?4, updated_at = ?5", values: [status, now()] },
+    guard,
+  );
 
-/** Removes a member when the route's rules hold and the row is the caller's to see. */
-export async function deleteMember(
+/**
+ * Sets or clears a member's expiry (SPEC §12.1 PATCH) under the same conditions; `expiry`
+ * undefined only reads (a bad body answers after the lookups).
+ */
+export const setMemberExpiry = (
   db: Db,
   asker: Asker,
+  actor: Actor,
+  imageId: string | null,
+  memberId: string,
+  expiry: string | null | undefined,
+  guard: Guard,
+) =>
+  writeRow(
+    db,
+    asker,
+    actor,
+    imageId,
+    memberId,
+    expiry === undefined
+      ? null
+      : { kind: "update", set: "expires_at = ?4, updated_at = ?5", values: [expiry, now()] },
+    guard,
+  );
+
+/** Removes a member when the route's rules hold and the row is the caller's to see. */
+export const deleteMember = (
+  db: Db,
+  asker: Asker,
+  actor: Actor,
   imageId: string | null,
   memberId: string,
   guard: Guard,
-): Promise<WriteResult> {
-  const read = readAccessWithMember(db, imageId, asker, memberId);
-  const p = new Params(imageId, asker.project, memberId, null, null, asker.admin ? 1 : 0);
-  const remove = db
-    .prepare(
-      `DELETE FROM image_members
-       WHERE image_id = ?1 AND member_id = ?3
-         AND EXISTS (SELECT 1 FROM images i WHERE i.id = ?1 AND ${ROW_VISIBLE} AND ${guard(p.param)})
-       RETURNING ${MEMBER_COLUMNS}`,
-    )
-    .bind(...p.values);
-  const [before, removed] = await db.batch<unknown>([read, remove]);
-  return {
-    ...lookup(before?.results[0] as AccessWithMemberRow | undefined),
-    written: (removed?.results[0] as MemberRow | undefined) ?? null,
-  };
-}
+) => writeRow(db, asker, actor, imageId, memberId, { kind: "delete" }, guard);

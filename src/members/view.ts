@@ -8,6 +8,8 @@ export function memberView(m: MemberRow) {
     status: m.status,
     created_at: m.created_at,
     updated_at: m.updated_at,
+    // SPEC §12.1: only when set, so a Glance client sees Glance's member object.
+    ...(m.expires_at === null ? {} : { expires_at: m.expires_at }),
     schema: "/v2/schemas/member",
   };
 }

@@ -43,6 +43,10 @@ export const SECURE_RBAC: Readonly<Record<string, string>> = {
   modify_member: ADMIN_OR_SHARED_MEMBER,
   deactivate: ADMIN_OR_PROJECT_MEMBER,
   reactivate: ADMIN_OR_PROJECT_MEMBER,
+  // SPEC §12 (glance-edge's own actions, not Glance's).
+  set_member_expiry: ADMIN_OR_PROJECT_MEMBER,
+  get_shares: `${ADMIN} or role:reader`,
+  get_member_events: `${ADMIN} or role:reader`,
 };
 
 /**

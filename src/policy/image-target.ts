@@ -40,7 +40,7 @@ const FLAG_COLUMNS = ["protected", "os_hidden"] as const;
 
 /** ?project holds a membership of image `i` (any status): the one definition (SPEC §3, §4). */
 export const membershipSql = (project: string) =>
-  `EXISTS (SELECT 1 FROM image_members pm WHERE pm.image_id = i.id AND pm.member_id = ${project})`;
+  `EXISTS (SELECT 1 FROM live_members pm WHERE pm.image_id = i.id AND pm.member_id = ${project})`;
 
 /**
  * The image as a target. `member_id` is the caller's project when it holds a membership and

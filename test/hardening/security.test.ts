@@ -125,7 +125,7 @@ describe("no response shows internals", () => {
     // A binding that answers garbage: the route throws a TypeError of its own.
     const garbage = new Proxy(env.DB, {
       get(target, key) {
-        if (key === "batch") return async () => [{ results: null }, { results: null }];
+        if (key === "batch") return async (all: unknown[]) => all.map(() => ({ results: null }));
         if (key === "prepare") return (q: string) => target.prepare(q);
         const v: unknown = Reflect.get(target, key, target);
         return typeof v === "function" ? v.bind(target) : v;

@@ -226,8 +226,8 @@ describe("methods and paths (SPEC §2)", () => {
       ["PUT", "/v2/images/x/members", "GET, POST"],
       ["DELETE", "/v2/images/x/members", "GET, POST"],
       ["PATCH", "/v2/images/x/members", "GET, POST"],
-      ["POST", "/v2/images/x/members/m", "GET, PUT, DELETE"],
-      ["PATCH", "/v2/images/x/members/m", "GET, PUT, DELETE"],
+      ["POST", "/v2/images/x/members/m", "GET, PATCH, PUT, DELETE"],
+      ["PROPFIND", "/v2/images/x/members/m", "GET, PATCH, PUT, DELETE"],
     ];
     for (const [method, path, allow] of cases) {
       const res = await call(method, path, { who: { project: "p" } });

@@ -317,7 +317,7 @@ describe("image routes: round trips, guarded writes, query plans", () => {
       expect(writes).toHaveLength(1);
       const write = last.find(isWrite);
       // The rules are in the write's WHERE: at least the visibility rule's membership lookup.
-      expect(write?.sql).toMatch(/\bWHERE\b[\s\S]*\bimage_members\b/);
+      expect(write?.sql).toMatch(/\bWHERE\b[\s\S]*\blive_members\b/);
     } else if (c.route !== "PATCH image") {
       expect(writes).toHaveLength(0);
     }

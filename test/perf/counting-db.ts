@@ -112,4 +112,8 @@ export function countingDb(real: D1Database): CountingDb {
 }
 
 /** Statements that change data, by their leading keyword. */
-export const isWrite = (s: Statement) => /^\s*(INSERT|UPDATE|DELETE|REPLACE)\b/i.test(s.sql);
+/** The audit context a batch opens and closes around its changes (src/audit/context.ts). */
+export const isContext = (s: Statement) => /\bchange_context\b/.test(s.sql) && !/\bimage/.test(s.sql);
+
+/** A statement that changes data; the audit context's bookkeeping is not one. */
+export const isWrite = (s: Statement) => /^\s*(INSERT|UPDATE|DELETE|REPLACE)\b/i.test(s.sql) && !isContext(s);

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { app } from "../../src/app";
 import { SORT_KEYS } from "../../src/images/list";
 import { addMember, BASE, createImage, identity, project, type Who } from "../helpers";
-import { countingDb, type Statement } from "./counting-db";
+import { countingDb, isContext, type Statement } from "./counting-db";
 
 /**
  * Issue 5 item 4 (tests): every statement the stores issue during a run of all routes is put
@@ -35,7 +35,9 @@ interface PlanRow {
   detail: string;
 }
 
-const TABLES = new Set(["images", "image_members"]);
+const TABLES = new Set(["images", "image_members", "member_events"]);
+/** Views over those tables (migrations/0005), which SQLite plans as the table they read. */
+const VIEWS: Record<string, string> = { live_members: "image_members" };
 const NOT_ALIASES = new Set(
   "WHERE ON SET LEFT INNER CROSS JOIN ORDER GROUP LIMIT RETURNING USING".split(" "),
 );
@@ -43,11 +45,13 @@ const NOT_ALIASES = new Set(
 /** The names `images` and `image_members` go by in a statement: themselves and their aliases. */
 function tableNames(sql: string): Map<string, string> {
   const names = new Map<string, string>([...TABLES].map((t) => [t, t]));
+  for (const [view, table] of Object.entries(VIEWS)) names.set(view, table);
   for (const m of sql.matchAll(
-    /\b(?:FROM|JOIN|UPDATE)\s+(images|image_members)\b(?:\s+(?:AS\s+)?(\w+))?/gi,
+    /\b(?:FROM|JOIN|UPDATE)\s+(images|image_members|live_members|member_events)\b(?:\s+(?:AS\s+)?(\w+))?/gi,
   )) {
     const [, table, alias] = m;
-    if (table && alias && !NOT_ALIASES.has(alias.toUpperCase())) names.set(alias, table.toLowerCase());
+    const lower = table?.toLowerCase() ?? "";
+    if (table && alias && !NOT_ALIASES.has(alias.toUpperCase())) names.set(alias, VIEWS[lower] ?? lower);
   }
   return names;
 }
@@ -123,7 +127,8 @@ class PlanRun {
   /** Every distinct statement's offending plan rows, with the statement, for the failure message. */
   async offenders(): Promise<{ sql: string; params: unknown[]; scans: string[]; plan: string[] }[]> {
     const out = [];
-    for (const s of this.statements()) {
+    // The audit context's own statements (one keyed row) have no plan worth the name.
+    for (const s of this.statements().filter((s) => !isContext(s))) {
       const plan = await explain(s);
       expect(plan.length, `no plan for ${s.sql}`).toBeGreaterThan(0);
       const scans = fullScans(s.sql, plan);
@@ -304,13 +309,16 @@ describe("the scan rule", () => {
 
   it("reads aliases from FROM, JOIN and UPDATE, not SQL keywords", () => {
     const names = tableNames(
-      "UPDATE image_members SET x = 1 WHERE EXISTS (SELECT 1 FROM images i LEFT JOIN image_members AS t ON t.image_id = i.id)",
+      "UPDATE image_members SET x = 1 WHERE EXISTS (SELECT 1 FROM images i LEFT JOIN image_members AS t ON t.image_id = i.id JOIN live_members lm ON lm.image_id = i.id)",
     );
     expect(Object.fromEntries(names)).toEqual({
       images: "images",
       image_members: "image_members",
+      member_events: "member_events",
+      live_members: "image_members",
       i: "images",
       t: "image_members",
+      lm: "image_members",
     });
   });
 });
