@@ -11,8 +11,10 @@ import { imageActions } from "./images/action-routes";
 import { imageFile } from "./images/file-routes";
 import { images } from "./images/routes";
 import { imageTags } from "./images/tag-routes";
+import { memberEvents } from "./member-events/routes";
 import { members } from "./members/routes";
 import { credentialsOf, policyFor } from "./policy/policy";
+import { shares } from "./shares/routes";
 
 /** The one app: request id, then identity for /v2, then the resources; errors rendered once. */
 export function buildApp(): Hono<AppEnv> {
@@ -39,6 +41,8 @@ export function buildApp(): Hono<AppEnv> {
   app.route("/v2/images", imageActions);
   app.route("/v2/images", imageTags);
   app.route("/v2/images", images);
+  app.route("/v2/shares", shares);
+  app.route("/v2/member-events", memberEvents);
   // Rendered here rather than thrown: a throw from notFound skips the middleware's after-part.
   app.notFound((c) => errorResponse(c.req.header("Accept"), 404, NOT_FOUND));
   app.onError(onError);

@@ -14,3 +14,24 @@ export function memberQuota(env: Cloudflare.Env): number {
   }
   return Number.parseInt(raw, 10);
 }
+
+const DEFAULT_AUDIT_RETENTION_DAYS = 365;
+
+/**
+ * AUDIT_RETENTION_DAYS (SPEC §12.4): days a member-event record is kept, default 365. Anything
+ * but a positive integer keeps every record (null) and is logged: a typo must not erase the trail.
+ */
+export function auditRetentionDays(env: Cloudflare.Env): number | null {
+  const raw = (env.AUDIT_RETENTION_DAYS ?? "").trim();
+  if (raw === "") return DEFAULT_AUDIT_RETENTION_DAYS;
+  if (!/^\d{1,6}$/.test(raw) || Number(raw) < 1) {
+    console.error(
+      JSON.stringify({
+        level: "error",
+        msg: `AUDIT_RETENTION_DAYS ${JSON.stringify(raw)} is not a positive number of days; no record is purged`,
+      }),
+    );
+    return null;
+  }
+  return Number(raw);
+}

@@ -55,7 +55,13 @@ export function sendMemberEvents(
 
 /** Sends the events of a request's changes after the response is decided. */
 export function notifyMembers(c: Context<AppEnv>, action: MemberAction, rows: readonly MemberRow[]): void {
-  const sent = sendMemberEvents(c.env.NOTIFICATIONS, new URL(c.req.url).hostname, action, rows, c.get("requestId"));
+  const sent = sendMemberEvents(
+    c.env.NOTIFICATIONS,
+    new URL(c.req.url).hostname,
+    action,
+    rows,
+    c.get("requestId"),
+  );
   c.executionCtx.waitUntil(sent);
 }
 

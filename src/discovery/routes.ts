@@ -2,7 +2,9 @@ import { Hono } from "hono";
 import type { AppEnv } from "../env";
 import image from "./documents/image.json";
 import member from "./documents/member.json";
+import memberEvents from "./documents/member-events.json";
 import members from "./documents/members.json";
+import shares from "./documents/shares.json";
 
 /** Version discovery (SPEC §7): no authentication; clients follow the hrefs. */
 export const versions = new Hono<AppEnv>();
@@ -49,3 +51,6 @@ schemas.get("/member", (c) => c.json(member));
 schemas.get("/members", (c) => c.json(members));
 schemas.get("/image", (c) => c.json(image));
 schemas.get("/images", (c) => c.json(imagesSchema));
+// SPEC §12.2, §12.4.
+schemas.get("/shares", (c) => c.json(shares));
+schemas.get("/member-events", (c) => c.json(memberEvents));

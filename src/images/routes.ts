@@ -1,6 +1,6 @@
 import { Hono } from "hono";
-import { actorOf } from "../audit/actor";
 import { createMiddleware } from "hono/factory";
+import { actorOf } from "../audit/actor";
 import { imageProject, requireImageCaller } from "../auth/strategy";
 import type { AppEnv } from "../env";
 import { IMAGE_BODY_LIMIT, jsonBody } from "../http/body";

@@ -63,11 +63,14 @@ export const addMemberBody = jsonObject('Expected a member in the form: {"member
  * and the row were found (§5.5's order), so it parses to a verdict rather than failing here.
  */
 export type ExpiryChange = { ok: true; expiresAt: string | null } | { ok: false; message: string };
-export const PATCH_MEMBER_FORM = 'Expected a change in the form: {"expires_at": "YYYY-MM-DDThh:mm:ssZ"} or {"expires_at": null}';
+export const PATCH_MEMBER_FORM =
+  'Expected a change in the form: {"expires_at": "YYYY-MM-DDThh:mm:ssZ"} or {"expires_at": null}';
 export const patchMemberBody = z.unknown().transform((o): ExpiryChange => {
-  if (typeof o !== "object" || o === null || Array.isArray(o)) return { ok: false, message: PATCH_MEMBER_FORM };
+  if (typeof o !== "object" || o === null || Array.isArray(o))
+    return { ok: false, message: PATCH_MEMBER_FORM };
   const other = Object.keys(o).find((k) => k !== "expires_at");
-  if (other !== undefined) return { ok: false, message: `Attribute '${other}' cannot be changed: only expires_at can.` };
+  if (other !== undefined)
+    return { ok: false, message: `Attribute '${other}' cannot be changed: only expires_at can.` };
   if (!("expires_at" in o)) return { ok: false, message: PATCH_MEMBER_FORM };
   const v = (o as { expires_at: unknown }).expires_at;
   if (v === null) return { ok: true, expiresAt: null };

@@ -178,9 +178,7 @@ export type WriteResult = Lookup & { written: MemberRow | null };
 const ROW_VISIBLE = "(?6 = 1 OR i.owner = ?2 OR ?3 = ?2)";
 
 /** What a guarded write of one live member row changes. */
-type RowChange =
-  | { kind: "update"; set: string; values: [unknown, unknown] }
-  | { kind: "delete" };
+type RowChange = { kind: "update"; set: string; values: [unknown, unknown] } | { kind: "delete" };
 
 /**
  * One guarded write of the member row ?3 of image ?1, batched with the read that explains a

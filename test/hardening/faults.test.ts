@@ -382,7 +382,9 @@ describe("src/db/guard.ts", () => {
     const actor = { project: owner.project, user: null, requestId: null };
     const first = await addMember(db, asker, actor, image, `dup-${r}`, null, 128, rules);
     expect(first.kind).toBe("added");
-    expect(await addMember(db, asker, actor, image, `dup-${r}`, null, 128, rules)).toStrictEqual({ kind: "duplicate" });
+    expect(await addMember(db, asker, actor, image, `dup-${r}`, null, 128, rules)).toStrictEqual({
+      kind: "duplicate",
+    });
     // And through the whole app, with the guard in place.
     const again = await send(owner, "POST", `/v2/images/${image}/members`, { member_id: `dup-${r}` });
     expect(again.res.status).toBe(409);

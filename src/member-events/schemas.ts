@@ -1,0 +1,30 @@
+import { z } from "zod";
+import { limitParam, markerParam } from "../http/paging";
+
+/** GET /v2/member-events query (SPEC §12.4). */
+export const EVENT_ACTIONS = ["create", "update", "expire", "delete", "image-delete"] as const;
+export type EventAction = (typeof EVENT_ACTIONS)[number];
+
+const once = (name: string) => z.string({ error: `Parameter ${name} must be given once.` }).optional();
+const SINCE = "Invalid since: must be a time in the form YYYY-MM-DDThh:mm:ssZ.";
+
+export const memberEventsQuery = z.strictObject(
+  {
+    image_id: once("image_id"),
+    member_id: once("member_id"),
+    action: z.enum(EVENT_ACTIONS, { error: (i) => `Invalid action value: ${String(i.input)}` }).optional(),
+    since: z
+      .string({ error: SINCE })
+      .refine((v) => {
+        const at = Date.parse(v);
+        return (
+          /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/.test(v) &&
+          `${new Date(at).toISOString().slice(0, 19)}Z` === v
+        );
+      }, SINCE)
+      .optional(),
+    limit: limitParam,
+    marker: markerParam,
+  },
+  { error: (i) => (i.code === "unrecognized_keys" ? `Unknown filter: ${i.keys[0]}.` : undefined) },
+);

@@ -1,0 +1,197 @@
+import { type Actor, inContext } from "../audit/context";
+import { now, Params } from "../db/sql";
+import type { Db } from "../env";
+import { FACTS_COLUMNS, type FactsRow, facts } from "../images/store";
+import { EXPIRED } from "../members/live";
+import type { ImageAccess } from "../members/rules";
+import type { Guard } from "../members/store";
+import { MEMBER_COLUMNS, MEMBER_COUNT, type MemberRow } from "../members/store";
+
+/** All SQL of SPEC §12.2 and §12.3. Each function is one D1 round trip. */
+
+export interface ShareRow extends MemberRow {
+  image_name: string | null;
+  image_owner: string | null;
+  image_visibility: string;
+}
+
+const SHARE_COLUMNS = `m.image_id, i.name AS image_name, i.owner AS image_owner,
+  i.visibility AS image_visibility, m.member_id, m.status, m.created_at, m.updated_at, m.expires_at`;
+
+export interface SharesPlan {
+  /** null: an admin (context_is_admin), who sees every membership. */
+  project: string | null;
+  memberId?: string;
+  owner?: string;
+  imageId?: string;
+  status?: "pending" | "accepted" | "rejected";
+  limit: number;
+  /** The last row of the previous page: (created_at, image_id, member_id). */
+  after: [string, string, string] | null;
+}
+
+/**
+ * One page of memberships in (created_at, image_id, member_id) order, only of images that take
+ * members and only live ones. A project's page is two index walks merged: its inbox (it is the
+ * member: image_members_by_member_created) and what it shared (images_by_owner, then each
+ * image's members); an admin's is one walk of image_members_by_created.
+ */
+export async function listShares(db: Db, plan: SharesPlan): Promise<ShareRow[]> {
+  const p = new Params();
+  const filters = ["i.visibility IN ('shared', 'private')"];
+  if (plan.memberId !== undefined) filters.push(`m.member_id = ${p.param(plan.memberId)}`);
+  if (plan.owner !== undefined) filters.push(`i.owner = ${p.param(plan.owner)}`);
+  if (plan.imageId !== undefined) filters.push(`m.image_id = ${p.param(plan.imageId)}`);
+  if (plan.status !== undefined) filters.push(`m.status = ${p.param(plan.status)}`);
+  if (plan.after !== null) {
+    const [c, i, m] = plan.after.map(p.param);
+    filters.push(`(m.created_at, m.image_id, m.member_id) > (${c}, ${i}, ${m})`);
+  }
+  const limit = p.param(plan.limit);
+  const byKey = "ORDER BY m.created_at, m.image_id, m.member_id";
+  const arm = (scope: string) =>
+    `SELECT ${SHARE_COLUMNS} FROM live_members m JOIN images i ON i.id = m.image_id
+     WHERE ${scope} AND ${filters.join(" AND ")}`;
+  let sql: string;
+  if (plan.project === null) {
+    sql = `${arm("1")} ${byKey} LIMIT ${limit}`;
+  } else {
+    const me = p.param(plan.project);
+    sql = `SELECT * FROM (
+        SELECT * FROM (${arm(`m.member_id = ${me}`)} ${byKey} LIMIT ${limit})
+        UNION ALL
+        SELECT * FROM (${arm(`i.owner = ${me} AND m.member_id <> ${me}`)} ${byKey} LIMIT ${limit})
+      ) ORDER BY created_at, image_id, member_id LIMIT ${limit}`;
+  }
+  const { results } = await db
+    .prepare(sql)
+    .bind(...p.values)
+    .all<ShareRow>();
+  return results;
+}
+
+/** What the read of a bulk share found about one image of the request. */
+export interface BulkImageFacts {
+  image: ImageAccess | null;
+  memberCount: number;
+  /** How many of the request's members are not members of it yet. */
+  newCount: number;
+}
+
+export type BulkResult =
+  | { kind: "shared"; rows: (ShareRow & { created: boolean })[] }
+  | { kind: "refused"; images: BulkImageFacts[] };
+
+/**
+ * POST /v2/shares as one batch, all or nothing. The first statement reads every image as the
+ * caller sees it (to explain a refusal); the second decides, once, whether every image passes
+ * the route's rules and its quota, and stores the verdict in the batch's context row; the
+ * writes happen only under that verdict, so concurrent adds (single or bulk) never exceed a
+ * quota — D1 runs the batch as one transaction — and the UNIQUE constraint still guards
+ * duplicates. Expired rows of the pairs are replaced, recorded as their expiry.
+ */
+export async function bulkShare(
+  db: Db,
+  project: string,
+  actor: Actor,
+  imageIds: (string | null)[],
+  members: string[],
+  expiresAt: string | null,
+  quota: number,
+  guard: Guard,
+): Promise<BulkResult> {
+  const imagesJson = JSON.stringify(imageIds);
+  const membersJson = JSON.stringify(members);
+  const read = readImages(db, project, imagesJson, membersJson);
+  const p = new Params(imagesJson, project, membersJson, quota);
+  const gate = db
+    .prepare(
+      `UPDATE change_context SET gate = NOT EXISTS (
+         SELECT 1 FROM json_each(?1) r LEFT JOIN images i ON i.id = r.value
+         WHERE i.id IS NULL OR (${guard(p.param)}) IS NOT 1
+           OR (?4 >= 0 AND ${NEW_COUNT} > 0 AND ${MEMBER_COUNT} + ${NEW_COUNT} > ?4))
+       WHERE id = 1`,
+    )
+    .bind(...p.values);
+  const passed = "(SELECT gate FROM change_context WHERE id = 1) = 1";
+  const replaceExpired = db
+    .prepare(
+      `DELETE FROM image_members WHERE ${passed} AND ${EXPIRED}
+         AND image_id IN (SELECT value FROM json_each(?1)) AND member_id IN (SELECT value FROM json_each(?2))`,
+    )
+    .bind(imagesJson, membersJson);
+  const insert = db
+    .prepare(
+      `INSERT INTO image_members (${MEMBER_COLUMNS})
+       SELECT r.value, mm.value, 'pending', ?3, ?3, ?4 FROM json_each(?1) r, json_each(?2) mm
+       WHERE ${passed}
+         AND NOT EXISTS (SELECT 1 FROM live_members m WHERE m.image_id = r.value AND m.member_id = mm.value)
+       ORDER BY r.key, mm.key
+       RETURNING image_id, member_id`,
+    )
+    .bind(imagesJson, membersJson, now(), expiresAt);
+  const after = db
+    .prepare(
+      `SELECT ${SHARE_COLUMNS}, ${passed} AS passed
+       FROM json_each(?1) r, json_each(?2) mm
+       JOIN live_members m ON m.image_id = r.value AND m.member_id = mm.value
+       JOIN images i ON i.id = m.image_id
+       ORDER BY r.key, mm.key`,
+    )
+    .bind(imagesJson, membersJson);
+  const [before, , , inserted, rows] = await inContext(db, actor, [
+    read,
+    gate,
+    replaceExpired,
+    insert,
+    after,
+  ]);
+  const shared = (rows?.results ?? []) as (ShareRow & { passed: 0 | 1 })[];
+  if (shared.length > 0 && shared[0]?.passed === 1) {
+    const created = new Set(
+      ((inserted?.results ?? []) as { image_id: string; member_id: string }[]).map((r) =>
+        JSON.stringify([r.image_id, r.member_id]),
+      ),
+    );
+    return {
+      kind: "shared",
+      rows: shared.map(({ passed: _, ...row }) => ({
+        ...row,
+        created: created.has(JSON.stringify([row.image_id, row.member_id])),
+      })),
+    };
+  }
+  return { kind: "refused", images: imageFacts(before) };
+}
+
+/** Members of ?3 (JSON) that image `i` does not have yet. */
+const NEW_COUNT = `(SELECT COUNT(*) FROM json_each(?3) mm
+  WHERE NOT EXISTS (SELECT 1 FROM live_members m WHERE m.image_id = i.id AND m.member_id = mm.value))`;
+
+/** Every image of ?1 (JSON), in request order, as ?2 sees it, with its counts. */
+const readImages = (db: Db, project: string, imagesJson: string, membersJson: string) =>
+  db
+    .prepare(
+      `SELECT ${FACTS_COLUMNS}, ${MEMBER_COUNT} AS member_count, ${NEW_COUNT} AS new_count
+       FROM json_each(?1) r LEFT JOIN images i ON i.id = r.value ORDER BY r.key`,
+    )
+    .bind(imagesJson, project, membersJson);
+
+function imageFacts(result: D1Result<unknown> | undefined): BulkImageFacts[] {
+  const found = (result?.results ?? []) as (FactsRow & { member_count: number; new_count: number })[];
+  return found.map((row) => ({
+    image: row.id === null ? null : (facts(row) as ImageAccess),
+    memberCount: row.member_count,
+    newCount: row.new_count,
+  }));
+}
+
+/** Only the read of bulkShare: to refuse before Keystone is asked (VALIDATE_MEMBER_IDS). */
+export async function readBulkImages(
+  db: Db,
+  project: string,
+  imageIds: (string | null)[],
+  members: string[],
+): Promise<BulkImageFacts[]> {
+  return imageFacts(await readImages(db, project, JSON.stringify(imageIds), JSON.stringify(members)).all());
+}
