@@ -73,6 +73,8 @@ export function as(
         headers: { "Content-Type": "application/openstack-images-v2.1-json-patch" },
       }),
     delete: run("DELETE"),
+    /** PATCH with a plain JSON body (member expiry, SPEC §12.1), unlike `patch`'s JSON-patch. */
+    patchJson: run("PATCH"),
   };
 }
 
@@ -127,11 +129,12 @@ export async function expectError(res: Response, status: number, message: string
   expect(JSON.parse(text)).toStrictEqual(errorBody(status, message));
 }
 
-/** Every row of the two tables, for "rejected requests change nothing" checks. */
+/** Every row of images, memberships and audit records, for "rejected requests change nothing" checks. */
 export async function dump(): Promise<string> {
   const images = await env.DB.prepare("SELECT * FROM images ORDER BY id").all();
   const members = await env.DB.prepare("SELECT * FROM image_members ORDER BY image_id, member_id").all();
-  return JSON.stringify([images.results, members.results]);
+  const events = await env.DB.prepare("SELECT * FROM member_events ORDER BY id").all();
+  return JSON.stringify([images.results, members.results, events.results]);
 }
 
 /** The real app with other vars or bindings (the test env's own D1 and R2 by default). */
