@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { addMember, admin, as, call, createImage, dump, expectError, project } from "../helpers";
 
@@ -315,7 +316,13 @@ describe("DELETE /v2/images/{id} (SPEC §8)", () => {
     expect(res.status).toBe(204);
     await expectError(await as(member).get(`/v2/images/${id}/members`), 404, `Image ${id} not found.`);
     await expectError(await as(owner).get(`/v2/images/${id}`), 404, `No image found with ID ${id}`);
-    expect(await dump()).not.toContain(id);
+    // Image and memberships are gone; only the audit trail remembers them (SPEC §12.4).
+    const rows = await env.DB.prepare(
+      "SELECT (SELECT COUNT(*) FROM images WHERE id = ?1) AS images, (SELECT COUNT(*) FROM image_members WHERE image_id = ?1) AS members",
+    )
+      .bind(id)
+      .first();
+    expect(rows).toStrictEqual({ images: 0, members: 0 });
   });
 
   it("protected images: 403; members 403 (delete_image); strangers 404", async () => {
