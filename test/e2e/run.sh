@@ -93,5 +93,6 @@ expect_match "GET /v2/images with a bad token and trusted-headers headers" "$OUT
 
 openstack_walkthrough
 glance_walkthrough
+sharing_walkthrough
 
 step "done"

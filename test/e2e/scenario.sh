@@ -211,3 +211,82 @@ glance_walkthrough() {
   ok as alpha glance image-delete "$img"
   refused as alpha glance image-show "$img"
 }
+
+# api WHO METHOD PATH [JSON]: curl with WHO's Keystone token; body in $OUT, status in $STATUS.
+STATUS=""
+api() {
+  local who=$1 method=$2 path=$3 body=${4:-} token
+  token=$(as "$who" openstack token issue -f value -c id) || fail "no token for $who"
+  local args=(-sS -m 30 -o "$E2E_TMP/api.out" -w '%{http_code}' -X "$method" -H "X-Auth-Token: $token"
+    -H 'Accept: application/json')
+  [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data "$body")
+  STATUS=$(curl "${args[@]}" "$IMAGE_URL$path") || fail "curl $method $path failed"
+  OUT=$(cat "$E2E_TMP/api.out")
+  ERR=""
+}
+
+# utc SECONDS: the UTC time SECONDS from now, second precision (SPEC §2).
+utc() { date -u -d "@$(($(date +%s) + $1))" +%Y-%m-%dT%H:%M:%SZ; }
+
+# SPEC §12: what a CLI user sees of the extensions (nothing changes; expired members vanish) and
+# the extensions themselves through curl with real Keystone tokens.
+sharing_walkthrough() {
+  local img1 img2 expires user_alpha
+
+  step "POST /v2/shares (as e2e-alpha): two images with e2e-beta in one call"
+  ok as alpha "${WITH_TTY[@]}" openstack image create --disk-format raw --container-format bare -f json "e2e-bulk-1-$RANDOM"
+  img1=$(jqv .id)
+  ok as alpha "${WITH_TTY[@]}" openstack image create --disk-format raw --container-format bare -f json "e2e-bulk-2-$RANDOM"
+  img2=$(jqv .id)
+  api alpha POST /v2/shares "{\"images\": [\"$img1\", \"$img2\"], \"members\": [\"$BETA_PROJECT_ID\"]}"
+  expect "bulk status" "$STATUS" "200"
+  expect "bulk created" "$(jqv '[.shares[] | .created] | join(",")')" "true,true"
+  ok as alpha openstack image member list -f json "$img2"
+  expect "CLI sees the bulk share" "$(jqv '.[0]["Member ID"] + " " + .[0].Status')" "$BETA_PROJECT_ID pending"
+
+  step "GET /v2/shares: e2e-beta's inbox and e2e-alpha's outbox"
+  api beta GET "/v2/shares?owner=$ALPHA_PROJECT_ID"
+  expect "inbox status" "$STATUS" "200"
+  expect "inbox has both" "$(jqv "[.shares[] | select(.image_id == \"$img1\" or .image_id == \"$img2\") | .member_id] | length")" "2"
+  api alpha GET "/v2/shares?member_id=$BETA_PROJECT_ID&image_id=$img1"
+  expect "outbox row" "$(jqv '.shares | map(.image_owner + " " + .status) | join(",")')" "$ALPHA_PROJECT_ID pending"
+
+  step "an expiring membership (PATCH expires_at, 4 s ahead): the CLI sees it, then it vanishes"
+  expires=$(utc 4)
+  api alpha PATCH "/v2/images/$img1/members/$BETA_PROJECT_ID" "{\"expires_at\": \"$expires\"}"
+  expect "PATCH status" "$STATUS" "200"
+  expect "PATCH expires_at" "$(jqv .expires_at)" "$expires"
+  ok as beta openstack image show -f json "$img1"
+  # python-glanceclient validates member objects against /v2/schemas/member, expires_at included.
+  ok as alpha glance member-list --image-id "$img1"
+  expect "glance member-list before expiry" "$(table_rows <<<"$OUT")" "$img1	$BETA_PROJECT_ID	pending"
+  while [ "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \< "$expires" ]; do sleep 0.2; done
+  sleep 1
+  refused as beta openstack image show -f json "$img1"
+  ok as alpha openstack image member list -f json "$img1"
+  expect "members after expiry" "$(jqv 'length')" "0"
+  ok as alpha openstack image add project -f json "$img1" "$BETA_PROJECT_ID"
+  expect "re-added after expiry: status" "$(jqv .status)" "pending"
+
+  step "GET /v2/member-events: who did what, including the CLI's changes"
+  ok as beta openstack image set --accept "$img2"
+  ok as alpha openstack image remove project "$img2" "$BETA_PROJECT_ID"
+  ok as alpha openstack token issue -f json
+  user_alpha=$(jqv .user_id)
+  api alpha GET "/v2/member-events?image_id=$img2"
+  expect "events status" "$STATUS" "200"
+  expect "events on img2, newest first" "$(jqv '[.events[] | .action + ":" + .status] | join(",")')" \
+    "delete:accepted,update:accepted,create:pending"
+  expect "delete by e2e-alpha's user" "$(jqv '.events[0].actor.project_id + " " + .events[0].actor.user_id')" \
+    "$ALPHA_PROJECT_ID $user_alpha"
+  expect "accept by e2e-beta" "$(jqv '.events[1].actor.project_id')" "$BETA_PROJECT_ID"
+  expect_match "request ids recorded" "$(jqv '.events[0].request_id')" '^req-'
+  api alpha GET "/v2/member-events?image_id=$img1"
+  expect "img1: create, update (expiry), expire (on re-add), create" \
+    "$(jqv '[.events[] | .action] | reverse | join(",")')" "create,update,expire,create"
+
+  step "clean up"
+  ok as alpha openstack image delete "$img1" "$img2"
+  api beta GET "/v2/member-events?image_id=$img1&action=image-delete"
+  expect "image deletion recorded for the member" "$(jqv '.events | length')" "1"
+}
