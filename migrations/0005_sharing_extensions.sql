@@ -3,7 +3,7 @@
 -- Expiry. `image_members.expires_at` (NULL: never). From that second on the membership is gone
 -- for every purpose, decided by the database at request time: every read of memberships goes
 -- through the view `live_members`, every write of one carries LIVE_MEMBER's condition
--- (src/members/live.ts), and test/members/expiry.test.ts checks that no statement of src/ reads
+-- (src/members/live.ts), and test/sharing/expiry.test.ts checks that no statement of src/ reads
 -- `image_members` past them. Expired rows are only clutter until the Cron Trigger purges them.
 --
 -- Audit. Each change of a membership row appends its record to `member_events` from a trigger,

@@ -12,7 +12,10 @@ export const memberEventsQuery = z.strictObject(
   {
     image_id: once("image_id"),
     member_id: once("member_id"),
-    action: z.enum(EVENT_ACTIONS, { error: (i) => `Invalid action value: ${String(i.input)}` }).optional(),
+    action: z
+      .string({ error: "Parameter action must be given once." })
+      .pipe(z.enum(EVENT_ACTIONS, { error: (i) => `Invalid action value: ${String(i.input)}` }))
+      .optional(),
     since: z
       .string({ error: SINCE })
       .refine((v) => {

@@ -14,7 +14,10 @@ export const sharesQuery = z.strictObject(
     member_id: once("member_id"),
     owner: once("owner"),
     image_id: once("image_id"),
-    status: z.enum(SHARE_STATUSES, { error: (i) => `Invalid status value: ${String(i.input)}` }).optional(),
+    status: z
+      .string({ error: "Parameter status must be given once." })
+      .pipe(z.enum(SHARE_STATUSES, { error: (i) => `Invalid status value: ${String(i.input)}` }))
+      .optional(),
     limit: limitParam,
     marker: markerParam,
   },

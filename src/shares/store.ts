@@ -120,48 +120,61 @@ export async function bulkShare(
          AND image_id IN (SELECT value FROM json_each(?1)) AND member_id IN (SELECT value FROM json_each(?2))`,
     )
     .bind(imagesJson, membersJson);
+  // OR IGNORE: a pair whose row expired between the DELETE above and this statement (each reads
+  // the clock) is simply not created, rather than failing the batch on the UNIQUE key.
   const insert = db
     .prepare(
-      `INSERT INTO image_members (${MEMBER_COLUMNS})
+      `INSERT OR IGNORE INTO image_members (${MEMBER_COLUMNS})
        SELECT r.value, mm.value, 'pending', ?3, ?3, ?4 FROM json_each(?1) r, json_each(?2) mm
        WHERE ${passed}
          AND NOT EXISTS (SELECT 1 FROM live_members m WHERE m.image_id = r.value AND m.member_id = mm.value)
        ORDER BY r.key, mm.key
-       RETURNING image_id, member_id`,
+       RETURNING ${MEMBER_COLUMNS}`,
     )
     .bind(imagesJson, membersJson, now(), expiresAt);
-  const after = db
+  // The pairs that were members already and still are.
+  const existing = db
     .prepare(
-      `SELECT ${SHARE_COLUMNS}, ${passed} AS passed
+      `SELECT ${MEMBER_COLUMNS.split(", ")
+        .map((c) => `m.${c}`)
+        .join(", ")}
        FROM json_each(?1) r, json_each(?2) mm
-       JOIN live_members m ON m.image_id = r.value AND m.member_id = mm.value
-       JOIN images i ON i.id = m.image_id
-       ORDER BY r.key, mm.key`,
+       JOIN live_members m ON m.image_id = r.value AND m.member_id = mm.value`,
     )
     .bind(imagesJson, membersJson);
-  const [before, , , inserted, rows] = await inContext(db, actor, [
+  const verdict = db.prepare("SELECT gate FROM change_context WHERE id = 1");
+  const [before, , , inserted, kept, decided] = await inContext(db, actor, [
     read,
     gate,
     replaceExpired,
     insert,
-    after,
+    existing,
+    verdict,
   ]);
-  const shared = (rows?.results ?? []) as (ShareRow & { passed: 0 | 1 })[];
-  if (shared.length > 0 && shared[0]?.passed === 1) {
-    const created = new Set(
-      ((inserted?.results ?? []) as { image_id: string; member_id: string }[]).map((r) =>
-        JSON.stringify([r.image_id, r.member_id]),
-      ),
-    );
-    return {
-      kind: "shared",
-      rows: shared.map(({ passed: _, ...row }) => ({
+  const images = imageFacts(before);
+  if ((decided?.results[0] as { gate: number } | undefined)?.gate !== 1) return { kind: "refused", images };
+  // Request order (images, then members): created rows first-hand, the others as they are.
+  const pair = (row: MemberRow) => JSON.stringify([row.image_id, row.member_id]);
+  const created = new Map(((inserted?.results ?? []) as MemberRow[]).map((r) => [pair(r), r]));
+  const live = new Map(((kept?.results ?? []) as MemberRow[]).map((r) => [pair(r), r]));
+  const rows: (ShareRow & { created: boolean })[] = [];
+  for (const [n, imageId] of imageIds.entries()) {
+    const image = images[n]?.image;
+    if (!image || imageId === null) continue;
+    for (const memberId of members) {
+      const key = JSON.stringify([imageId, memberId]);
+      const row = created.get(key) ?? live.get(key);
+      if (!row) continue; // expired while the batch ran: gone, as SPEC §12.1 says
+      rows.push({
         ...row,
-        created: created.has(JSON.stringify([row.image_id, row.member_id])),
-      })),
-    };
+        image_name: image.name,
+        image_owner: image.owner,
+        image_visibility: image.visibility,
+        created: created.has(key),
+      });
+    }
   }
-  return { kind: "refused", images: imageFacts(before) };
+  return { kind: "shared", rows };
 }
 
 /** Members of ?3 (JSON) that image `i` does not have yet. */

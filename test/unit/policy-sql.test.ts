@@ -13,8 +13,8 @@ import { reduce, sqlText } from "../../src/policy/sql";
 /**
  * SPEC §11 "Atomic": a rule guards a write as SQL (src/policy/sql.ts) and explains a refusal as
  * an evaluation of the row read (src/policy/evaluate.ts). They must agree on every row: here
- * both run over generated check strings, images, memberships and credentials, the SQL against
- * the real migrated D1.
+ * both run over generated check strings, images, memberships (live or expired) and credentials,
+ * the SQL against the real migrated D1.
  */
 const PROJECTS = ["p1", "p2", "None", "P1"];
 const VISIBILITIES = ["public", "community", "shared", "private"] as const;
@@ -80,6 +80,11 @@ const creds: fc.Arbitrary<Credentials> = fc
     is_admin: r.includes("admin"),
   }));
 
+/** A membership may have expired (SPEC §12.1): then it is none, for the evaluation and the SQL. */
+const EXPIRIES = [null, "2999-01-01T00:00:00Z", "2000-01-01T00:00:00Z"] as const;
+const live = (m: { expires_at: string | null }) =>
+  m.expires_at === null || Date.parse(m.expires_at) > Date.now();
+
 const image = fc.record({
   owner: fc.constantFrom(...PROJECTS, null),
   visibility: fc.constantFrom(...VISIBILITIES),
@@ -90,7 +95,10 @@ const image = fc.record({
   protected: fc.constantFrom(0, 1) as fc.Arbitrary<0 | 1>,
   min_ram: fc.constantFrom(0, 512),
   properties: fc.constantFrom("{}", '{"architecture": "arm"}', '{"architecture": "x86"}', '{"owner": "p2"}'),
-  members: fc.subarray(PROJECTS),
+  members: fc.uniqueArray(
+    fc.record({ project: fc.constantFrom(...PROJECTS), expires_at: fc.constantFrom(...EXPIRIES) }),
+    { selector: (m) => m.project },
+  ),
 });
 
 type Img = typeof image extends fc.Arbitrary<infer T> ? T : never;
@@ -115,8 +123,8 @@ async function seed(img: Img) {
     ),
     ...img.members.map((m) =>
       env.DB.prepare(
-        "INSERT INTO image_members (image_id, member_id, status, created_at, updated_at) VALUES (?1, ?2, 'pending', 'x', 'x')",
-      ).bind(id, m),
+        "INSERT INTO image_members (image_id, member_id, status, created_at, updated_at, expires_at) VALUES (?1, ?2, 'pending', 'x', 'x', ?3)",
+      ).bind(id, m.project, m.expires_at),
     ),
   ]);
   return id;
@@ -139,7 +147,11 @@ describe("a rule as SQL agrees with the rule evaluated (src/policy/sql.ts vs eva
         const check = parseCheck(text);
         const expected = evaluate(
           check,
-          imageTarget(row, who.project_id as string, img.members.includes(who.project_id as string)),
+          imageTarget(
+            row,
+            who.project_id as string,
+            img.members.some((m) => m.project === who.project_id && live(m)),
+          ),
           who,
           rules,
         );
