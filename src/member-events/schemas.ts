@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { limitParam, markerParam } from "../http/paging";
+import { isTimestamp } from "../members/schemas";
 
 /** GET /v2/member-events query (SPEC §12.4). */
 export const EVENT_ACTIONS = ["create", "update", "expire", "delete", "image-delete"] as const;
@@ -16,16 +17,7 @@ export const memberEventsQuery = z.strictObject(
       .string({ error: "Parameter action must be given once." })
       .pipe(z.enum(EVENT_ACTIONS, { error: (i) => `Invalid action value: ${String(i.input)}` }))
       .optional(),
-    since: z
-      .string({ error: SINCE })
-      .refine((v) => {
-        const at = Date.parse(v);
-        return (
-          /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/.test(v) &&
-          `${new Date(at).toISOString().slice(0, 19)}Z` === v
-        );
-      }, SINCE)
-      .optional(),
+    since: z.string({ error: SINCE }).refine(isTimestamp, SINCE).optional(),
     limit: limitParam,
     marker: markerParam,
   },

@@ -8,7 +8,7 @@ import { ApiError } from "../http/errors";
 import { limitMemberWrites } from "../http/rate-limit";
 import { allowOnly } from "../http/routing";
 import { validate } from "../http/validate";
-import { notifyMember } from "../notify";
+import { notifyMember, notifyMembers } from "../notify";
 import { requireKnownProject, validatesMemberIds } from "./project-check";
 import {
   ADD,
@@ -93,6 +93,8 @@ members.post(
     );
     switch (result.kind) {
       case "added":
+        // An expired row the add replaced ends as the purge would have ended it (SPEC §12.1).
+        notifyMembers(c, "delete", result.expired);
         notifyMember(c, "create", result.member);
         return c.json(memberView(result.member), 200);
       case "duplicate":

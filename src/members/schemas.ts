@@ -20,17 +20,23 @@ const jsonObject = (message: string) =>
 const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z$/;
 export const MAX_EXPIRY_YEARS = 10;
 
+/** Whether `v` is a real instant written in SPEC §2's form. */
+export function isTimestamp(v: string): boolean {
+  if (!TIMESTAMP.test(v)) return false;
+  const at = Date.parse(v);
+  // Date.parse rolls 02-30 over to March and refuses 13-01: a real date reads back as written.
+  return !Number.isNaN(at) && `${new Date(at).toISOString().slice(0, 19)}Z` === v;
+}
+
 /**
  * Why `v` is not an expiry (SPEC §12.1) at `nowMs`, or null when it is one: a timestamp strictly
  * in the future and at most 10 years ahead. `null` (never expires) is for the caller to allow.
  */
 export function expiryProblem(v: unknown, nowMs: number = Date.now()): string | null {
   if (typeof v !== "string") return "must be a string in the form YYYY-MM-DDThh:mm:ssZ";
-  const m = TIMESTAMP.exec(v);
-  if (!m) return "must be in the form YYYY-MM-DDThh:mm:ssZ";
+  if (!TIMESTAMP.test(v)) return "must be in the form YYYY-MM-DDThh:mm:ssZ";
+  if (!isTimestamp(v)) return "not a valid date";
   const at = Date.parse(v);
-  // Date.parse rolls 02-30 over to March: a real date reads back as written.
-  if (Number.isNaN(at) || `${new Date(at).toISOString().slice(0, 19)}Z` !== v) return "not a valid date";
   if (at <= nowMs) return "must be in the future";
   const limit = new Date(nowMs);
   limit.setUTCFullYear(limit.getUTCFullYear() + MAX_EXPIRY_YEARS);

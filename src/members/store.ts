@@ -83,7 +83,7 @@ function readAccessWithMember(db: Db, imageId: string | null, asker: Asker, memb
 }
 
 export type AddResult =
-  | { kind: "added"; member: MemberRow }
+  | { kind: "added"; member: MemberRow; expired: MemberRow[] }
   | { kind: "duplicate" }
   | { kind: "refused"; image: ImageAccess | null; memberCount: number };
 
@@ -114,7 +114,8 @@ export async function addMember(
   const replaceExpired = db
     .prepare(
       `DELETE FROM image_members WHERE image_id = ?1 AND member_id = ?3 AND ${EXPIRED}
-         AND EXISTS (SELECT 1 FROM images i WHERE ${allowed})`,
+         AND EXISTS (SELECT 1 FROM images i WHERE ${allowed})
+       RETURNING ${MEMBER_COLUMNS}`,
     )
     .bind(...p.values);
   const insert = db
@@ -125,9 +126,9 @@ export async function addMember(
     )
     .bind(...p.values);
   try {
-    const [before, , inserted] = await inContext(db, actor, [read, replaceExpired, insert]);
+    const [before, replaced, inserted] = await inContext(db, actor, [read, replaceExpired, insert]);
     const member = inserted?.results[0] as MemberRow | undefined;
-    if (member) return { kind: "added", member };
+    if (member) return { kind: "added", member, expired: (replaced?.results ?? []) as MemberRow[] };
     const row = before?.results[0] as (AccessRow & { member_count: number }) | undefined;
     return { kind: "refused", image: access(row), memberCount: row?.member_count ?? 0 };
   } catch (err) {

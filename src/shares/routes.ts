@@ -100,6 +100,7 @@ shares.post("/", validate("json", bulkShareBody), async (c) => {
     // Read and verdict ran in one transaction: rules that pass mean the gate opened.
     throw explain(result.images) ?? new Error("bulk share neither written nor refused");
   }
+  notifyMembers(c, "delete", result.expired);
   notifyMembers(
     c,
     "create",

@@ -79,7 +79,7 @@ export interface BulkImageFacts {
 }
 
 export type BulkResult =
-  | { kind: "shared"; rows: (ShareRow & { created: boolean })[] }
+  | { kind: "shared"; rows: (ShareRow & { created: boolean })[]; expired: MemberRow[] }
   | { kind: "refused"; images: BulkImageFacts[] };
 
 /**
@@ -117,7 +117,8 @@ export async function bulkShare(
   const replaceExpired = db
     .prepare(
       `DELETE FROM image_members WHERE ${passed} AND ${EXPIRED}
-         AND image_id IN (SELECT value FROM json_each(?1)) AND member_id IN (SELECT value FROM json_each(?2))`,
+         AND image_id IN (SELECT value FROM json_each(?1)) AND member_id IN (SELECT value FROM json_each(?2))
+       RETURNING ${MEMBER_COLUMNS}`,
     )
     .bind(imagesJson, membersJson);
   // OR IGNORE: a pair whose row expired between the DELETE above and this statement (each reads
@@ -143,7 +144,7 @@ export async function bulkShare(
     )
     .bind(imagesJson, membersJson);
   const verdict = db.prepare("SELECT gate FROM change_context WHERE id = 1");
-  const [before, , , inserted, kept, decided] = await inContext(db, actor, [
+  const [before, , replaced, inserted, kept, decided] = await inContext(db, actor, [
     read,
     gate,
     replaceExpired,
@@ -174,7 +175,7 @@ export async function bulkShare(
       });
     }
   }
-  return { kind: "shared", rows };
+  return { kind: "shared", rows, expired: (replaced?.results ?? []) as MemberRow[] };
 }
 
 /** Members of ?3 (JSON) that image `i` does not have yet. */

@@ -1,3 +1,4 @@
+import { env as testEnv } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { MemberEvent } from "../../src/members/events";
 import { BASE, createImage, expectError, fetchWith, identity, project } from "../helpers";
@@ -71,6 +72,28 @@ describe("member notifications (SPEC §9)", () => {
     expect(remove?.payload).toMatchObject({ status: "accepted", deleted: true });
     expect(remove?.payload.deleted_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
     expect(new Set(sent.map((e) => e.message_id)).size).toBe(3);
+  });
+
+  it("re-adding over an expired membership sends its delete (as the purge would), then the create", async () => {
+    const { queue, sent } = fakeQueue();
+    const owner = project("owner");
+    const member = project("member");
+    const id = await createImage(owner);
+    const env = { NOTIFICATIONS: queue };
+    const add = () => fetchWith(env, req(owner, "POST", `/v2/images/${id}/members`, { member_id: member }));
+    expect((await add()).status).toBe(200);
+    await testEnv.DB.prepare(
+      "UPDATE image_members SET expires_at = '2000-01-01T00:00:00Z' WHERE image_id = ?1 AND member_id = ?2",
+    )
+      .bind(id, member)
+      .run();
+    expect((await add()).status).toBe(200);
+    expect(sent.map((e) => [e.event_type, e.payload.deleted])).toEqual([
+      ["image.member.create", false],
+      ["image.member.delete", true],
+      ["image.member.create", false],
+    ]);
+    expect(sent.every((e) => e.payload.image_id === id && e.payload.member_id === member)).toBe(true);
   });
 
   it("refused changes and reads send nothing", async () => {
