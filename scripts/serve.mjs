@@ -18,13 +18,14 @@
 // (SERVE_D1=miniflare in the environment sets the default, e.g. for `npm run bench`).
 // bench/faithful.mjs checks that both answer every route identically.
 // AUTH_STRATEGY is trusted-headers unless a --var says otherwise. Pin to a core with
-// `taskset -c 0 npm run serve`. Runs on the Node.js pinned in devDependencies.
-import { spawnSync } from "node:child_process";
+// `taskset -c 0 npm run serve`. Runs on the Node.js pinned in devDependencies. Stops, with workerd,
+// on SIGINT, SIGTERM or SIGHUP and when npm is gone (lifetime.mjs).
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { run, stopOnSignalOrOrphan, terminate } from "./lifetime.mjs";
 import { useLeanD1 } from "./serve/lean-d1.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -71,24 +72,24 @@ const persistTo = resolve(opts["persist-to"]);
 const outdir = resolve(opts.outdir);
 const script = join(outdir, "index.js");
 
-function run(args, what, quiet) {
-  const r = spawnSync(process.execPath, [wrangler, ...args], {
-    cwd: root,
-    env,
-    stdio: quiet ? "pipe" : "inherit",
-    encoding: "utf8",
-  });
+let mf; // the Miniflare running workerd, once created
+// Miniflare's own exit hook also kills workerd at once on these signals and exits 128 + the signal's
+// number; the dispose here is for the parent watch, and for an exit before Miniflare exists.
+stopOnSignalOrOrphan(() => (mf === undefined ? terminate() : mf.dispose()));
+
+async function wrangle(args, what, quiet) {
+  const r = await run(process.execPath, [wrangler, ...args], { cwd: root, env, capture: quiet });
   if (r.status !== 0) {
-    if (quiet) process.stderr.write(`${r.stdout ?? ""}${r.stderr ?? ""}`);
+    if (quiet) process.stderr.write(r.output);
     console.error(`serve: ${what} failed`);
     process.exit(r.status ?? 1);
   }
 }
 
 if (!opts["no-build"] || !existsSync(script)) {
-  run(["deploy", "--dry-run", "--outdir", outdir], "bundling (wrangler deploy --dry-run)", true);
+  await wrangle(["deploy", "--dry-run", "--outdir", outdir], "bundling (wrangler deploy --dry-run)", true);
 }
-run(
+await wrangle(
   ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo],
   "applying D1 migrations",
   false,
@@ -106,7 +107,7 @@ const { workerOptions } = unstable_getMiniflareWorkerOptions(config);
 // One prebuilt module: wrangler's module rules would only matter for unbundled sources.
 const { modulesRules: _rules, ...bindingsAndCompat } = workerOptions;
 
-const mf = new Miniflare(
+mf = new Miniflare(
   convertV4MiniflareOptions({
     // Miniflare's own entry socket stays on loopback on a random port; clients use the direct one.
     host: "127.0.0.1",
@@ -128,23 +129,15 @@ const mf = new Miniflare(
   }),
 );
 
-let stopping = false;
-async function stop(code) {
-  if (stopping) return;
-  stopping = true;
-  try {
-    await mf.dispose();
-  } finally {
-    process.exit(code);
-  }
-}
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => stop(0));
-
 try {
   await mf.ready;
 } catch (err) {
   console.error(`serve: workerd did not start: ${err.message}`);
-  await stop(1);
+  try {
+    await mf.dispose();
+  } finally {
+    process.exit(1);
+  }
 }
 const url = await mf.unsafeGetDirectURL(config.name);
 const shown = Object.entries(vars)

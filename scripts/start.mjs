@@ -2,9 +2,12 @@
 // `npm start [-- wrangler dev options]`: apply the D1 migrations to the local database, then
 // serve the Worker with `wrangler dev` on 127.0.0.1:8787 with trusted-headers identity.
 // Runs on the Node.js pinned in devDependencies (npm puts node_modules/.bin first on PATH).
-import { spawn, spawnSync } from "node:child_process";
+// Stops, with wrangler and workerd, on SIGINT, SIGTERM or SIGHUP and when npm is gone (lifetime.mjs).
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { run, stopOnSignalOrOrphan, terminate } from "./lifetime.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const wrangler = join(root, "node_modules", ".bin", "wrangler");
@@ -26,10 +29,17 @@ const persist =
     : args[persistAt]?.includes("=")
       ? [args[persistAt]]
       : ["--persist-to", args[persistAt + 1] ?? ""];
-const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local", ...persist], {
+let child; // `wrangler dev`, once started
+// wrangler dev tears workerd down on SIGINT or SIGTERM (its bin/wrangler.js forwards no other signal).
+stopOnSignalOrOrphan((reason) => {
+  if (child === undefined) return terminate(); // the migrations
+  child.kill(reason === "SIGINT" ? "SIGINT" : "SIGTERM");
+  return once(child, "exit");
+});
+
+const migrate = await run(wrangler, ["d1", "migrations", "apply", "DB", "--local", ...persist], {
   cwd: root,
   env,
-  stdio: "inherit",
 });
 if (migrate.status !== 0) process.exit(migrate.status ?? 1);
 
@@ -42,6 +52,5 @@ const dev = [
   "AUTH_STRATEGY:trusted-headers",
   ...args,
 ];
-const child = spawn(wrangler, dev, { cwd: root, env, stdio: "inherit" });
-for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
+child = spawn(wrangler, dev, { cwd: root, env, stdio: "inherit" });
 child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
