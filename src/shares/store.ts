@@ -38,7 +38,8 @@ export interface SharesPlan {
  */
 export async function listShares(db: Db, plan: SharesPlan): Promise<ShareRow[]> {
   const p = new Params();
-  const filters = ["i.visibility IN ('shared', 'private')"];
+  // "+": the images_by_visibility index would read every shared image; the page walks memberships.
+  const filters = ["+i.visibility IN ('shared', 'private')"];
   if (plan.memberId !== undefined) filters.push(`m.member_id = ${p.param(plan.memberId)}`);
   if (plan.owner !== undefined) filters.push(`i.owner = ${p.param(plan.owner)}`);
   if (plan.imageId !== undefined) filters.push(`m.image_id = ${p.param(plan.imageId)}`);

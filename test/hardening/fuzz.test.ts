@@ -26,6 +26,12 @@ import {
  * set, where a role list means what its lower-cased, trimmed items mean however it is spelt;
  * POLICY_OVERRIDES documents that are no mapping of strings (every /v2 request 503 in §2's shape,
  * logged, nothing written, discovery untouched); and random check strings (never a 5xx).
+ *
+ * And SPEC §12: member bodies with random `expires_at` values, PATCH member bodies, POST
+ * /v2/shares bodies of random shapes and sizes (up to past the 100-id limits), and GET /v2/shares
+ * and GET /v2/member-events with random query strings (limit, marker, status, action, since,
+ * unknown and repeated keys). The seed holds an expiring and an expired membership, so a refused
+ * request is also seen not to purge, revive or re-record them (dump() includes the audit trail).
  */
 const BATCHES = 20;
 const PER_BATCH = 500;
@@ -41,6 +47,9 @@ const P = {
   stranger: `stranger-${r}`,
   admin: `admin-${r}`,
 };
+/** Members of the shared image that expire in an hour, and that expired (SPEC §12.1). */
+const EXPIRING = `expiring-${r}`;
+const EXPIRED = `expired-${r}`;
 /** Placeholders in generated paths and bodies, filled from the seed at send time. */
 const seed: Record<string, string> = {};
 
@@ -65,7 +74,11 @@ async function call(who: { project: string; admin: boolean }, method: string, pa
  * member. Storage belongs to this file alone; emptying it keeps every dump() small and fast.
  */
 async function reseed(): Promise<void> {
-  await env.DB.batch([env.DB.prepare("DELETE FROM image_members"), env.DB.prepare("DELETE FROM images")]);
+  await env.DB.batch([
+    env.DB.prepare("DELETE FROM image_members"),
+    env.DB.prepare("DELETE FROM images"),
+    env.DB.prepare("DELETE FROM member_events"),
+  ]);
   const owner = { project: P.owner, admin: false };
   const admin = { project: P.admin, admin: true };
   for (const v of ["shared", "private", "public", "community"] as const) {
@@ -83,13 +96,47 @@ async function reseed(): Promise<void> {
     status: "accepted",
   });
   await call(owner, "POST", `/v2/images/${seed["{private}"]}/members`, { member_id: P.m1 });
+  for (const m of [EXPIRING, EXPIRED])
+    await call(owner, "POST", `/v2/images/${shared}/members`, { member_id: m, expires_at: stampIn(3600) });
+  // The database's clock decides expiry: this row's expiry is moved into the past.
+  await env.DB.prepare(
+    "UPDATE image_members SET expires_at = '2000-01-01T00:00:00Z' WHERE image_id = ?1 AND member_id = ?2",
+  )
+    .bind(shared, EXPIRED)
+    .run();
   seed["{m1}"] = P.m1;
   seed["{m2}"] = P.m2;
   seed["{owner}"] = P.owner;
+  seed["{expiring}"] = EXPIRING;
+  seed["{expired}"] = EXPIRED;
+  // Markers as the listings hand them out (SPEC §12.2, §12.4: opaque), to page from.
+  for (const [route, key] of [
+    ["/v2/shares", "{shareMarker}"],
+    ["/v2/member-events", "{eventMarker}"],
+  ] as const) {
+    const page = await call(owner, "GET", `${route}?limit=1`);
+    seed[key] = new URLSearchParams(String(page.next).split("?")[1]).get("marker") as string;
+  }
 }
 
+/** A time `seconds` from now, as SPEC §2 writes it. */
+const stampIn = (seconds: number) => `${new Date(Date.now() + seconds * 1000).toISOString().slice(0, 19)}Z`;
+/** Times relative to the moment of sending, for expiries and `since`. */
+const TIMES: Record<string, () => string> = {
+  "{in1h}": () => stampIn(3600),
+  "{in9y}": () => stampIn(9 * 365 * 86_400),
+  "{in11y}": () => stampIn(11 * 366 * 86_400),
+  "{now}": () => stampIn(0),
+  "{ago1h}": () => stampIn(-3600),
+};
+
 const fill = (s: string) =>
-  s.replace(/\{(shared|private|public|community|SHARED|m1|m2|owner)\}/g, (k) => seed[k] ?? k);
+  s
+    .replace(
+      /\{(shared|private|public|community|SHARED|m1|m2|owner|expiring|expired|shareMarker|eventMarker)\}/g,
+      (k) => seed[k] ?? k,
+    )
+    .replace(/\{(in1h|in9y|in11y|now|ago1h)\}/g, (k) => TIMES[k]?.() ?? k);
 
 // ------------------------------------------------------------------ generators
 
@@ -131,14 +178,139 @@ const anyJson: fc.Arbitrary<unknown> = fc.oneof(
   fc.array(nasty, { maxLength: 3 }),
 );
 
+/** `expires_at` values (SPEC §12.1): valid ones, every way of being invalid, and any JSON. */
+const expiryValue: fc.Arbitrary<unknown> = fc.oneof(
+  { weight: 4, arbitrary: fc.constantFrom("{in1h}", "{in9y}", null) },
+  {
+    weight: 4,
+    arbitrary: fc.constantFrom(
+      "{in11y}",
+      "{now}",
+      "{ago1h}",
+      "2000-01-01T00:00:00Z",
+      "2031-02-30T00:00:00Z",
+      "2031-13-01T00:00:00Z",
+      "2031-01-01T24:00:00Z",
+      "2031-01-01T23:60:00Z",
+      "2031-01-01T23:59:60Z",
+      "2031-00-00T00:00:00Z",
+      "2031-01-01 00:00:00Z",
+      "2031-01-01T00:00:00+00:00",
+      "2031-01-01T00:00:00.000Z",
+      "2031-01-01t00:00:00z",
+      "2031-01-01",
+      "9999-12-31T23:59:59Z",
+      "0000-01-01T00:00:00Z",
+      "+275760-09-13T00:00:00Z",
+      " {in1h}",
+      "{in1h}\u0000",
+      "",
+      "null",
+      1_900_000_000,
+      1.9e12,
+      true,
+    ),
+  },
+  { weight: 2, arbitrary: anyJson },
+);
+
 const memberish = fc.record(
   {
-    member_id: fc.oneof(fc.constantFrom("{m1}", "{m2}", "{owner}", `new-${r}`), anyJson),
+    member_id: fc.oneof(
+      fc.constantFrom("{m1}", "{m2}", "{owner}", "{expiring}", "{expired}", `new-${r}`),
+      anyJson,
+    ),
     member: fc.oneof(fc.constantFrom("{m1}", `other-${r}`), anyJson),
     status: fc.oneof(fc.constantFrom("pending", "accepted", "rejected", "Accepted", "deleted"), anyJson),
+    expires_at: expiryValue,
     extra: anyJson,
   },
   { requiredKeys: [] },
+);
+
+/** PATCH member bodies (SPEC §12.1): `{"expires_at": …}`, with other keys, or anything. */
+const patchMemberish: fc.Arbitrary<unknown> = fc.oneof(
+  { weight: 4, arbitrary: expiryValue.map((expires_at) => ({ expires_at })) },
+  {
+    weight: 2,
+    arbitrary: fc.record(
+      {
+        expires_at: expiryValue,
+        status: fc.constantFrom("accepted", "pending"),
+        member_id: fc.constantFrom("{m1}", "{m2}"),
+        created_at: fc.constant("{ago1h}"),
+        extra: anyJson,
+      },
+      { requiredKeys: [] },
+    ),
+  },
+  { weight: 1, arbitrary: anyJson },
+);
+
+/** An image id in a bulk share: the seed's, unknown, malformed, or any JSON. */
+const bulkImage: fc.Arbitrary<unknown> = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom("{shared}", "{private}", "{public}", "{community}", "{SHARED}") },
+  { weight: 2, arbitrary: fc.uuid() },
+  { weight: 1, arbitrary: fc.oneof(nasty, anyJson, fc.constantFrom("not-a-uuid", "{shared} ", "")) },
+);
+const bulkMember: fc.Arbitrary<unknown> = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom("{m1}", "{m2}", "{owner}", "{expiring}", "{expired}", `new-${r}`) },
+  { weight: 2, arbitrary: fc.string({ minLength: 1, maxLength: 8 }).map((x) => `bulk-${r}-${x}`) },
+  { weight: 1, arbitrary: fc.oneof(nasty, anyJson) },
+);
+/** A list of `item`s: short, empty, or around the 100-id limit. */
+const bulkList = (item: fc.Arbitrary<unknown>): fc.Arbitrary<unknown> =>
+  fc.oneof(
+    { weight: 6, arbitrary: fc.array(item, { minLength: 1, maxLength: 4 }) },
+    { weight: 1, arbitrary: fc.constant([]) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(fc.constantFrom(99, 100, 101, 150), item)
+        .map(([n, first]) => [first, ...Array.from({ length: n - 1 }, (_, k) => `many-${r}-${k}`)]),
+    },
+    { weight: 1, arbitrary: fc.oneof(anyJson, item) },
+  );
+/** POST /v2/shares bodies (SPEC §12.3): mostly well-formed, else random shapes, sizes, ids and expiries. */
+const sharesish: fc.Arbitrary<unknown> = fc.oneof(
+  {
+    weight: 5,
+    arbitrary: fc.record(
+      {
+        images: fc.array(
+          fc.oneof(
+            { weight: 8, arbitrary: fc.constantFrom("{shared}", "{private}", "{SHARED}", "{public}") },
+            { weight: 1, arbitrary: bulkImage },
+          ),
+          { minLength: 1, maxLength: 3 },
+        ),
+        members: fc.array(bulkMember, { minLength: 1, maxLength: 3 }),
+        expires_at: fc.constantFrom("{in1h}", "{in9y}", null, "{ago1h}"),
+      },
+      { requiredKeys: ["images", "members"] },
+    ),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record(
+      {
+        images: bulkList(bulkImage),
+        members: bulkList(bulkMember),
+        expires_at: expiryValue,
+        member_id: fc.constantFrom("{m1}"),
+        extra: anyJson,
+      },
+      { requiredKeys: ["images", "members"] },
+    ),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record(
+      { images: bulkList(bulkImage), members: bulkList(bulkMember), expires_at: expiryValue },
+      { requiredKeys: [] },
+    ),
+  },
+  { weight: 1, arbitrary: anyJson },
 );
 
 const IMAGE_KEYS = [
@@ -195,6 +367,14 @@ const body: fc.Arbitrary<Body> = fc.oneof(
   w(
     5,
     memberish.map((value) => ({ kind: "json", value })),
+  ),
+  w(
+    2,
+    patchMemberish.map((value) => ({ kind: "json", value })),
+  ),
+  w(
+    3,
+    sharesish.map((value) => ({ kind: "json", value })),
   ),
   w(
     2,
@@ -259,7 +439,7 @@ const body: fc.Arbitrary<Body> = fc.oneof(
     1,
     fc.record({
       kind: fc.constant("huge"),
-      key: fc.constantFrom("member_id", "member", "status", "name", "description"),
+      key: fc.constantFrom("member_id", "member", "status", "name", "description", "expires_at", "images"),
       size: fc.constantFrom(256, 10_000, 65_600, 300_000),
       unit: fc.constantFrom("a", "😀", "é"),
     }),
@@ -375,6 +555,115 @@ const query = fc.oneof(
     .map((pairs) => `?${pairs.map(([k, v]) => `${k}=${v}`).join("&")}`),
 );
 
+/** Query strings of GET /v2/shares and GET /v2/member-events (SPEC §12.2, §12.4). */
+const SHARING_KEYS = [
+  "limit",
+  "marker",
+  "status",
+  "member_id",
+  "owner",
+  "image_id",
+  "action",
+  "since",
+  "sort",
+  "visibility",
+  "__proto__",
+  "constructor",
+  "hasOwnProperty",
+  "limit[]",
+  "",
+];
+const sharingValue = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc.constantFrom(
+      "1",
+      "2",
+      "25",
+      "0",
+      "-1",
+      "1000",
+      "1001",
+      "999999999999999",
+      "9999999999999999",
+      "1.5",
+      "1e3",
+      "0x10",
+      "+1",
+      "",
+      "all",
+      "pending",
+      "accepted",
+      "rejected",
+      "Pending",
+      "create",
+      "update",
+      "expire",
+      "delete",
+      "image-delete",
+      "{shared}",
+      "{SHARED}",
+      "{m1}",
+      "{m2}",
+      "{owner}",
+      "{expiring}",
+      "{expired}",
+      "{shareMarker}",
+      "{eventMarker}",
+      "{now}",
+      "{ago1h}",
+      "{in1h}",
+    ),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      // markers: well-formed base64url of the wrong JSON, not base64url, too long
+      "e30",
+      "W10",
+      "WyJ4Il0",
+      "WzFd",
+      "WzEsMl0",
+      "WyJhIiwiYiIsImMiXQ",
+      "WzFlOTk5XQ",
+      "Wy0xXQ",
+      "WzAuNV0",
+      "bnVsbA",
+      "_-_-",
+      "a".repeat(3000),
+      "%00",
+      "%ZZ",
+      "==",
+      // since: the form, but no such time (a month 13, a 25th hour), and near misses
+      "2024-13-01T00:00:00Z",
+      "2024-00-10T00:00:00Z",
+      "2024-02-30T00:00:00Z",
+      "2024-02-32T00:00:00Z",
+      "2024-01-01T25:00:00Z",
+      "2024-01-01T24:00:00Z",
+      "2024-01-01T00:61:00Z",
+      "2024-01-01T00:00:61Z",
+      "2024-01-01T00:00:00",
+      "2024-01-01T00:00:00.000Z",
+      "0000-00-00T00:00:00Z",
+      "9999-99-99T99:99:99Z",
+    ),
+  },
+  { weight: 1, arbitrary: fc.string().map(encodeURIComponent) },
+  { weight: 1, arbitrary: nasty.map(encodeURIComponent) },
+);
+const sharingQuery = fc.oneof(
+  fc.constant(""),
+  fc.webQueryParameters().map((q) => `?${q}`),
+  fc
+    .array(fc.tuple(fc.constantFrom(...SHARING_KEYS), sharingValue), { maxLength: 5 })
+    .map((pairs) => `?${pairs.map(([k, v]) => `${k}=${v}`).join("&")}`),
+  // A key given twice.
+  fc
+    .tuple(fc.constantFrom(...SHARING_KEYS), sharingValue, sharingValue)
+    .map(([k, a, b]) => `?${k}=${a}&${k}=${b}`),
+);
+
 type Path = { template: string; methods: string[] };
 const path: fc.Arbitrary<Path> = fc.oneof(
   {
@@ -383,9 +672,18 @@ const path: fc.Arbitrary<Path> = fc.oneof(
   },
   {
     weight: 6,
-    arbitrary: fc
-      .tuple(imageSeg, memberSeg)
-      .map(([i, m]) => ({ template: `/v2/images/${i}/members/${m}`, methods: ["GET", "PUT", "DELETE"] })),
+    arbitrary: fc.tuple(imageSeg, memberSeg).map(([i, m]) => ({
+      template: `/v2/images/${i}/members/${m}`,
+      methods: ["GET", "PUT", "PATCH", "DELETE"],
+    })),
+  },
+  {
+    weight: 4,
+    arbitrary: sharingQuery.map((q) => ({ template: `/v2/shares${q}`, methods: ["GET", "POST"] })),
+  },
+  {
+    weight: 2,
+    arbitrary: sharingQuery.map((q) => ({ template: `/v2/member-events${q}`, methods: ["GET"] })),
   },
   {
     weight: 3,
@@ -591,23 +889,34 @@ const spec: fc.Arbitrary<Spec> = fc
   .record({
     path,
     pick: fc.nat(),
-    odd: fc.option(fc.constantFrom("HEAD", "OPTIONS", "PROPFIND", "PATCH", "PUT", "DELETE", "POST"), {
-      freq: 8,
-      nil: undefined,
-    }),
+    // One request in eight with a method of another route; else one of the route's own.
+    odd: fc.oneof(
+      { weight: 7, arbitrary: fc.constant(undefined) },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom("HEAD", "OPTIONS", "PROPFIND", "PATCH", "PUT", "DELETE", "POST"),
+      },
+    ),
     who: identity,
     body,
+    // Half the time a body of the route's own kind (SPEC §12's PATCH member and POST /v2/shares),
+    // so that its parser and its writes are reached past the generic bodies' first 400.
+    own: fc.option(fc.tuple(patchMemberish, sharesish), { freq: 2, nil: undefined }),
     accept,
     requestId,
     contentType,
     roles: rolesHeader,
     rules: ruleSet,
   })
-  .map(({ path, pick, odd, ...rest }) => ({
-    ...rest,
-    path,
-    method: odd ?? (path.methods[pick % path.methods.length] as string),
-  }));
+  .map(({ path, pick, odd, own, body, ...rest }) => {
+    const method = odd ?? (path.methods[pick % path.methods.length] as string);
+    const route = new URL(`${BASE}${path.template}`).pathname;
+    let chosen = body;
+    if (own && method === "PATCH" && /\/members\/[^/]+$/.test(route))
+      chosen = { kind: "json", value: own[0] };
+    if (own && method === "POST" && route === "/v2/shares") chosen = { kind: "json", value: own[1] };
+    return { ...rest, path, method, body: chosen };
+  });
 
 // ------------------------------------------------------------------ sending and judging
 
@@ -682,7 +991,7 @@ function varsFor(s: Spec, overrides?: string): Partial<Cloudflare.Env> | undefin
   return vars;
 }
 
-async function judge(s: Spec, overrides?: string): Promise<string[]> {
+async function judge(s: Spec, overrides?: string, observe?: (status: number) => void): Promise<string[]> {
   const url = `${BASE}${fill(s.path.template)}`;
   const { init, text: sentText } = CARRIES_BODY.has(s.method)
     ? bodyFor(s.body)
@@ -692,6 +1001,7 @@ async function judge(s: Spec, overrides?: string): Promise<string[]> {
   const res = await (vars ? fetchApp(request, vars) : exports.default.fetch(request));
   const text = await res.text();
   sent++;
+  observe?.(res.status);
   const problems: string[] = [];
   if (res.status >= 500) problems.push(`answered ${res.status}: ${text}`);
 
@@ -768,6 +1078,196 @@ describe("fuzzing the member and image routes", () => {
       );
     }, 180_000);
   }
+});
+
+// ------------------------------------------------------------------ SPEC §12: writes that succeed
+
+/**
+ * The generic fuzz reaches SPEC §12's writes mostly as refusals (random roles, random bodies,
+ * callers that are no owner). Here the sharers themselves — the owner and an admin, roles as
+ * Keystone gives them, and now and then a member — send §12's requests with bodies of the
+ * route's own kind, valid or nearly so: bulk shares go through, expiries are set and cleared,
+ * expired memberships are replaced, and refusals and 400s land between them, each of which
+ * must leave the database (memberships and audit trail) exactly as it was.
+ */
+const sharerSpec: fc.Arbitrary<Spec> = fc
+  .record({
+    route: fc.constantFrom("patch", "patch", "add", "bulk", "bulk", "bulk", "shares", "events"),
+    image: fc.constantFrom("{shared}", "{private}", "{SHARED}", "{public}", "{community}"),
+    member: fc.constantFrom("{m1}", "{m2}", "{expiring}", "{expired}", "{owner}", `nobody-${r}`),
+    who: fc.constantFrom("owner", "owner", "owner", "admin", "m1"),
+    patch: patchMemberish,
+    add: memberish,
+    bulk: sharesish,
+    query: sharingQuery,
+    accept: fc.constantFrom(...ACCEPT).map(([value, json]) => ({ value, json })),
+    rules: ruleSet,
+  })
+  .map(({ route, image, member, who, patch, add, bulk, query, accept, rules }): Spec => {
+    const base = {
+      who,
+      accept,
+      requestId: undefined,
+      contentType: "application/json",
+      roles: undefined,
+      rules,
+    };
+    switch (route) {
+      case "patch":
+        return {
+          ...base,
+          path: { template: `/v2/images/${image}/members/${member}`, methods: ["PATCH"] },
+          method: "PATCH",
+          body: { kind: "json", value: patch },
+        };
+      case "add":
+        return {
+          ...base,
+          path: { template: `/v2/images/${image}/members`, methods: ["POST"] },
+          method: "POST",
+          body: { kind: "json", value: add },
+        };
+      case "bulk":
+        return {
+          ...base,
+          path: { template: "/v2/shares", methods: ["POST"] },
+          method: "POST",
+          body: { kind: "json", value: bulk },
+        };
+      default:
+        return {
+          ...base,
+          path: {
+            template: `/v2/${route === "shares" ? "shares" : "member-events"}${query}`,
+            methods: ["GET"],
+          },
+          method: "GET",
+          body: { kind: "none" },
+        };
+    }
+  });
+
+/** What the sharers' batches answered, by route and status: they must reach every outcome. */
+const sharerOutcomes = new Map<string, number>();
+
+describe("fuzzing SPEC §12's writes as the sharers", () => {
+  for (let batch = 0; batch < 2; batch++) {
+    it(`batch ${batch + 1}/2: ${PER_BATCH} requests, successes and refusals interleaved, refusals write nothing`, async () => {
+      await reseed();
+      baseline = await dump();
+      await fc.assert(
+        fc.asyncProperty(sharerSpec, async (s) => {
+          const problems = await judge(s, undefined, (status) => {
+            const key = `${s.method} ${s.path.template.split("?")[0]?.replace(/\/members\/.*/, "/members/{m}")} ${status}`;
+            sharerOutcomes.set(key, (sharerOutcomes.get(key) ?? 0) + 1);
+          });
+          if (problems.length > 0) throw new Error(`${describeSpec(s)}\n- ${problems.join("\n- ")}`);
+        }),
+        { numRuns: PER_BATCH, endOnFailure: true },
+      );
+    }, 180_000);
+  }
+
+  it("reached successes and refusals of every write", () => {
+    const seen = [...sharerOutcomes.keys()];
+    const reached = (route: RegExp, status: number) =>
+      seen.some((k) => route.test(k) && k.endsWith(` ${status}`));
+    const missing = (
+      [
+        [/^PATCH .*\/members\/\{m\}/, 200],
+        [/^PATCH .*\/members\/\{m\}/, 400],
+        [/^PATCH .*\/members\/\{m\}/, 403],
+        [/^PATCH .*\/members\/\{m\}/, 404],
+        [/^POST \/v2\/shares/, 200],
+        [/^POST \/v2\/shares/, 400],
+        [/^POST \/v2\/shares/, 403],
+        [/^POST \/v2\/shares/, 404],
+        [/^POST .*\/members /, 200],
+        [/^POST .*\/members /, 400],
+        [/^GET \/v2\/shares/, 200],
+        [/^GET \/v2\/shares/, 400],
+        [/^GET \/v2\/member-events/, 200],
+        [/^GET \/v2\/member-events/, 400],
+      ] as const
+    ).filter(([route, status]) => !reached(route, status));
+    expect(
+      missing.map(([r, s]) => `${r} ${s}`),
+      JSON.stringify([...sharerOutcomes].sort()),
+    ).toEqual([]);
+  });
+});
+
+// ------------------------------------------------------------------ SPEC §12: inputs named
+
+/**
+ * Inputs of SPEC §12's routes that sit on an edge of their parsers — times in the right form
+ * that name no time (a 13th month, a 25th hour), markers that decode to the wrong JSON — sent
+ * as named cases as well, so that a regression shows by name and not only as a shrunk sample.
+ * Each is judged as the fuzzer judges: no 5xx, §2's error shape, nothing written when refused.
+ */
+const NAMED: [string, string, unknown?][] = [
+  ...[
+    "2024-13-01T00:00:00Z",
+    "2024-00-10T00:00:00Z",
+    "2024-01-01T25:00:00Z",
+    "2024-02-32T00:00:00Z",
+    "2024-01-01T00:61:00Z",
+    "0000-00-00T00:00:00Z",
+    "9999-99-99T99:99:99Z",
+    "2024-02-30T00:00:00Z",
+    "2024-01-01T24:00:00Z",
+  ].map((t): [string, string] => ["GET", `/v2/member-events?since=${t}`]),
+  ["GET", "/v2/member-events?marker=WzFlOTk5XQ"],
+  ["GET", "/v2/member-events?marker=WzAuNV0"],
+  ["GET", "/v2/member-events?marker=Wy0xXQ&limit=0"],
+  ["GET", "/v2/member-events?since=2024-01-01T00:00:00Z&since=2024-01-02T00:00:00Z"],
+  ["GET", "/v2/member-events?action=create&action=update"],
+  ["GET", "/v2/shares?marker=WyJhIiwiYiIsImMiXQ"],
+  ["GET", "/v2/shares?marker=WzEsMiwzXQ"],
+  ["GET", "/v2/shares?status=pending&status=all"],
+  ["GET", "/v2/shares?limit=0"],
+  ["GET", "/v2/shares?__proto__=x"],
+  ["GET", "/v2/shares?constructor=x"],
+  ...[
+    "2031-13-01T00:00:00Z",
+    "2031-01-01T25:00:00Z",
+    "0000-00-00T00:00:00Z",
+    "+275760-09-13T00:00:00Z",
+  ].flatMap((t): [string, string, unknown][] => [
+    ["POST", "/v2/images/{shared}/members", { member_id: `named-${r}`, expires_at: t }],
+    ["PATCH", "/v2/images/{shared}/members/{m1}", { expires_at: t }],
+    ["POST", "/v2/shares", { images: ["{shared}"], members: [`named-${r}`], expires_at: t }],
+  ]),
+  ["POST", "/v2/shares", { images: ["{shared}", "{public}"], members: ["{expired}", `named-${r}`] }],
+  ["POST", "/v2/shares", { images: ["{shared}"], members: ["{expired}"], expires_at: "{ago1h}" }],
+  ["PATCH", "/v2/images/{shared}/members/{expired}", { expires_at: null }],
+  ["PATCH", "/v2/images/{public}/members/{m1}", { expires_at: null }],
+];
+
+describe("SPEC §12: named edge inputs", () => {
+  beforeAll(async () => {
+    await reseed();
+    baseline = await dump();
+  });
+
+  it.each(NAMED)(
+    "%s %s %j: no 5xx, SPEC error shape, nothing written when refused",
+    async (method, template, value) => {
+      const s: Spec = {
+        path: { template, methods: [method] },
+        method,
+        who: "owner",
+        body: value === undefined ? { kind: "none" } : { kind: "json", value },
+        accept: { value: "application/json", json: true },
+        requestId: undefined,
+        contentType: "application/json",
+        roles: undefined,
+        rules: undefined,
+      };
+      const problems = await judge(s);
+      expect(problems, describeSpec(s)).toEqual([]);
+    },
+  );
 });
 
 // ------------------------------------------------------------------ roles: spelling does not matter
@@ -987,6 +1487,8 @@ const v2Request = fc.record({
         { template: "/v2/schemas/member", methods: ["GET"] },
         { template: "/v2/schemas/image", methods: ["GET"] },
         { template: "/v2/shares", methods: ["GET", "POST"] },
+        { template: "/v2/member-events", methods: ["GET"] },
+        { template: "/v2/images/{shared}/members/{m1}", methods: ["PATCH"] },
         { template: "/v2/no-such-thing", methods: ["GET", "DELETE"] },
       ),
     },

@@ -1,9 +1,14 @@
+import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   type Actor,
+  type BulkBody,
   differences,
+  EXPIRED_AT,
   type Expected,
+  expire,
+  isAdmin,
   type ListQuery,
   type MemberStatus,
   msg,
@@ -15,7 +20,10 @@ import {
   type RoleSetName,
   type Rule,
   type RuleSet,
+  type SharesQuery,
   STATUSES,
+  sharesQueryString,
+  stampOf,
   step,
   Ts,
   VISIBILITIES,
@@ -33,12 +41,26 @@ import { BASE, fetchApp, identityHeaders, LEAK, REASONS } from "./support";
  * another (in any status), stranger to a third. Every answer is checked — status and body —
  * against the reference model. Each run has its own projects and tag, so runs (and fast-check's
  * shrinking replays) never see each other's data.
+ *
+ * Time and bulk (SPEC §12): adds may carry an expiry (an hour or two ahead, or one the SPEC
+ * refuses), owners and admins PATCH it (set later, clear, or a refused body), and an `expire`
+ * command moves a membership past its expiry — the database reads its own wall clock, so the
+ * runner writes `expires_at` into the past in D1 and tells the model the same — after which the
+ * membership must be gone for every purpose. POST /v2/shares shares images with projects all or
+ * nothing; GET /v2/shares lists what the caller shared and was shared, filtered and paged, and
+ * the model predicts every row. Admins see every run's shares, so their listings always carry
+ * a filter that only this run's data matches.
  */
 
 /** The abstract operations fast-check generates; the runner turns them into concrete `Op`s. */
 type ImageRef = { index: number; form: "exact" | "upper" | "missing" | "malformed" };
 /** Who sends it: a project, a role set, the rule set (when the sequence mixes them), a denied rule. */
 type Who = { actor: number; roles: RoleSetName; legacy: boolean; deny: Rule | undefined };
+/** An expiry as a body carries it: none, null, ahead (valid), or one SPEC §12.1 refuses. */
+type Expiry = "none" | "null" | "hour" | "twoHours" | "past" | "far" | "impossible" | "malformed";
+/** A PATCH member body: set, clear, or one refused after the lookups. */
+type PatchBody = "hour" | "twoHours" | "clear" | "past" | "malformed" | "extra" | "empty" | "array";
+type Target = number | "self";
 type Abstract = { who: Who } & (
   | { kind: "createImage"; visibility: Visibility | undefined }
   | { kind: "showImage" | "deleteImage" | "listMembers"; image: ImageRef }
@@ -50,7 +72,27 @@ type Abstract = { who: Who } & (
       limit: number | undefined;
       marker: number | undefined;
     }
-  | { kind: "addMember"; image: ImageRef; member: number | "self"; form: "member_id" | "member" | "both" }
+  | {
+      kind: "addMember";
+      image: ImageRef;
+      member: Target;
+      form: "member_id" | "member" | "both";
+      expiry?: Expiry;
+    }
+  | { kind: "setExpiry"; image: ImageRef; member: Target; body: PatchBody }
+  | { kind: "bulkShare"; images: ImageRef[]; members: Target[]; expiry: Expiry }
+  | {
+      kind: "listShares";
+      memberId: Target | undefined;
+      owner: Target | undefined;
+      image: ImageRef | undefined;
+      status: MemberStatus | "all" | undefined;
+      limit: number | undefined;
+      /** One of the markers the run was answered (by index), or one that is not a marker. */
+      marker: number | "bogus" | undefined;
+    }
+  /** Not a request: the membership's expiry passes (written to D1 directly). */
+  | { kind: "expire"; image: ImageRef; member: Target }
   | { kind: "showMember" | "deleteMember"; image: ImageRef; member: number | "self" }
   | { kind: "updateMember"; image: ImageRef; member: number | "self"; status: unknown; extra: boolean }
 );
@@ -81,6 +123,8 @@ const deny: fc.Arbitrary<Rule | undefined> = fc.option(
     "delete_image",
     "communitize_image",
     "add_image",
+    "set_member_expiry",
+    "get_shares",
   ),
   { freq: 6, nil: undefined },
 );
@@ -99,6 +143,32 @@ const imageRef: fc.Arbitrary<ImageRef> = fc.record({
 const visibility = fc.constantFrom(...VISIBILITIES);
 const optional = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined });
 
+/** Mostly none or valid, sometimes null, sometimes one SPEC §12.1 refuses. */
+const expiry: fc.Arbitrary<Expiry> = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom<Expiry>("none", "hour", "twoHours") },
+  { weight: 1, arbitrary: fc.constantFrom<Expiry>("null", "past", "far", "impossible", "malformed") },
+);
+const patchBody: fc.Arbitrary<PatchBody> = fc.oneof(
+  { weight: 5, arbitrary: fc.constantFrom<PatchBody>("hour", "twoHours", "clear") },
+  { weight: 3, arbitrary: fc.constantFrom<PatchBody>("past", "malformed", "extra", "empty", "array") },
+);
+const shareStatus = optional(fc.constantFrom(...STATUSES, "all" as const));
+/** GET /v2/shares with any filters, small pages and markers. */
+const listSharesOp = (w: fc.Arbitrary<Who>, image: fc.Arbitrary<ImageRef>): fc.Arbitrary<Abstract> =>
+  fc.record({
+    who: w,
+    kind: fc.constant("listShares" as const),
+    memberId: fc.option(member, { freq: 4, nil: undefined }),
+    owner: fc.option(fc.constantFrom<Target>(0, 0, 1, "self"), { freq: 4, nil: undefined }),
+    image: fc.option(image, { freq: 4, nil: undefined }),
+    status: shareStatus,
+    limit: optional(fc.integer({ min: 1, max: 3 })),
+    marker: fc.option(fc.oneof(fc.nat({ max: 7 }), fc.constant("bogus" as const)), {
+      freq: 2,
+      nil: undefined,
+    }),
+  });
+
 const abstractOp: fc.Arbitrary<Abstract> = fc.oneof(
   {
     weight: 3,
@@ -112,7 +182,33 @@ const abstractOp: fc.Arbitrary<Abstract> = fc.oneof(
       image: imageRef,
       member: added,
       form: fc.constantFrom("member_id", "member_id", "member", "both"),
+      expiry,
     }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      who: who(),
+      kind: fc.constant("setExpiry"),
+      image: imageRef,
+      member,
+      body: patchBody,
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      who: who(),
+      kind: fc.constant("bulkShare"),
+      images: fc.array(imageRef, { minLength: 1, maxLength: 3 }),
+      members: fc.array(added, { minLength: 1, maxLength: 3 }),
+      expiry,
+    }),
+  },
+  { weight: 2, arbitrary: listSharesOp(who(), imageRef) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ who: who(), kind: fc.constant("expire"), image: imageRef, member: added }),
   },
   {
     weight: 5,
@@ -164,11 +260,12 @@ const quota = fc.constantFrom(-1, 2, 3, 128);
 /** Outcomes (rule set, route, status, and which refusal) seen across all runs. */
 const seen = new Map<string, number>();
 let requests = 0;
+let expirations = 0;
 
 /** The outcome an expected answer stands for: status, and for refusals of §11 which one. */
 function outcome(rules: RuleSet, kind: string, e: Expected): string {
   const base = `${rules} ${kind} ${e.status}`;
-  if (!("message" in e)) return base;
+  if (!("message" in e) || typeof e.message !== "string") return base;
   const rule = /^You are not authorized to complete (\w+) action\.$/.exec(e.message)?.[1];
   if (rule) return `${base} ${rule}`;
   return e.message === msg.resourceNotFound ? `${base} hidden` : base;
@@ -194,7 +291,30 @@ class Run {
     this.projects = [`pa-${r}`, `pb-${r}`, `pc-${r}`, `pd-${r}`];
     // Member ids: the four callers, a project that never calls, and a case variant (ids are exact).
     this.members = [...this.projects, `out-${r}`, `PA-${r}`];
-    this.world = { images: [], quota };
+    this.world = { images: [], quota, markers: {} };
+  }
+
+  /** The value of an expiry choice, against the clock now. */
+  expiry(e: Expiry): unknown {
+    const now = Date.now();
+    switch (e) {
+      case "none":
+        return undefined;
+      case "null":
+        return null;
+      case "hour":
+        return stampOf(now + 3_600_000);
+      case "twoHours":
+        return stampOf(now + 7_200_000);
+      case "past":
+        return EXPIRED_AT;
+      case "far":
+        return stampOf(now + 11 * 366 * 86_400_000);
+      case "impossible":
+        return "2031-02-30T00:00:00Z";
+      case "malformed":
+        return stampOf(now + 3_600_000).replace("T", " ");
+    }
   }
 
   image(ref: ImageRef): string {
@@ -241,14 +361,63 @@ class Run {
       case "addMember": {
         const id = memberId(a.member);
         const other = this.members[(this.members.indexOf(id) + 1) % this.members.length] as string;
-        const body =
+        const body: { member_id?: string; member?: string; expires_at?: unknown } =
           a.form === "member_id"
             ? { member_id: id }
             : a.form === "member"
               ? { member: id }
               : { member: other, member_id: id };
+        const expires = this.expiry(a.expiry ?? "none");
+        if (expires !== undefined) body.expires_at = expires;
         return { ...sent, kind: a.kind, image: this.image(a.image), body };
       }
+      case "setExpiry": {
+        const bodies: Record<PatchBody, () => unknown> = {
+          hour: () => ({ expires_at: this.expiry("hour") }),
+          twoHours: () => ({ expires_at: this.expiry("twoHours") }),
+          clear: () => ({ expires_at: null }),
+          past: () => ({ expires_at: EXPIRED_AT }),
+          malformed: () => ({ expires_at: "soon" }),
+          extra: () => ({ expires_at: this.expiry("hour"), status: "accepted" }),
+          empty: () => ({}),
+          array: () => [{ expires_at: null }],
+        };
+        return {
+          ...sent,
+          kind: a.kind,
+          image: this.image(a.image),
+          member: memberId(a.member),
+          body: bodies[a.body](),
+        };
+      }
+      case "bulkShare": {
+        const body: BulkBody = {
+          images: a.images.map((i) => this.image(i)),
+          members: a.members.map(memberId),
+        };
+        const expires = this.expiry(a.expiry);
+        if (expires !== undefined) body.expires_at = expires;
+        return { ...sent, kind: a.kind, body };
+      }
+      case "listShares": {
+        const query: SharesQuery = {};
+        if (a.memberId !== undefined) query.member_id = memberId(a.memberId);
+        if (a.owner !== undefined) query.owner = a.owner === "self" ? actor.project : this.projects[a.owner];
+        if (a.image !== undefined) query.image_id = this.image(a.image);
+        // An admin sees every run's shares: a filter keeps the listing to this run's.
+        if (isAdmin(actor) && !query.member_id && !query.owner && !query.image_id)
+          query.owner = this.projects[0] as string;
+        if (a.status !== undefined) query.status = a.status;
+        if (a.limit !== undefined) query.limit = a.limit;
+        if (a.marker !== undefined) {
+          const known = Object.keys(this.world.markers ?? {});
+          // "e30" is base64url for `{}`: a marker's form, not a marker.
+          query.marker = a.marker === "bogus" || known.length === 0 ? "e30" : known[a.marker % known.length];
+        }
+        return { ...sent, kind: a.kind, query };
+      }
+      case "expire":
+        throw new Error("expire is no request");
       case "showMember":
       case "deleteMember":
         return { ...sent, kind: a.kind, image: this.image(a.image), member: memberId(a.member) };
@@ -308,6 +477,14 @@ class Run {
         );
       case "deleteMember":
         return plain("DELETE", one(op.image, op.member));
+      case "setExpiry":
+        return json("PATCH", one(op.image, op.member), op.body);
+      case "bulkShare":
+        return json("POST", "/v2/shares", op.body);
+      case "listShares": {
+        const q = sharesQueryString(op.query);
+        return plain("GET", q ? `/v2/shares?${q}` : "/v2/shares");
+      }
     }
   }
 
@@ -317,8 +494,35 @@ class Run {
     return `${kind} as ${actor.project} [${actor.roles.join(",")}] (${policy.rules}${denied}) ${JSON.stringify(rest)}`;
   }
 
+  /** An abstract operation: a request, or the passing of a membership's expiry. */
+  async apply(a: Abstract, extra = false): Promise<void> {
+    if (a.kind === "expire") return this.expireNow(a.image, a.member, a.who);
+    return this.perform(this.concrete(a), extra);
+  }
+
+  /**
+   * The membership's expiry passes: SQLite's clock decides expiry, so its `expires_at` is moved
+   * into the past in D1, and in the model. A membership that does not exist stays absent.
+   */
+  async expireNow(ref: ImageRef, target: Target, w: Who): Promise<void> {
+    const image = this.created.length > 0 ? this.created[ref.index % this.created.length] : undefined;
+    if (image === undefined) return;
+    const memberId =
+      target === "self" ? (this.projects[w.actor] as string) : (this.members[target] as string);
+    const { meta } = await env.DB.prepare(
+      "UPDATE image_members SET expires_at = ?3 WHERE image_id = ?1 AND member_id = ?2",
+    )
+      .bind(image, memberId, EXPIRED_AT)
+      .run();
+    expirations++;
+    this.log.push(`expire ${memberId} of ${image} (${meta.changes} row)`);
+    this.world = expire(this.world, image, memberId);
+  }
+
   /** Sends `op`, checks the answer against the model, moves the model on. */
   async perform(op: Op, extra = false): Promise<void> {
+    // The model's clock reads what the database's will: now.
+    this.world = { ...this.world, clock: stampOf(Date.now()) };
     const s = step(this.world, op);
     const res = await fetchApp(this.request(op, extra), {
       IMAGE_MEMBER_QUOTA: String(this.world.quota),
@@ -355,6 +559,10 @@ class Run {
       await this.perform({ ...sent, kind: "listMembers", image: image.id });
     }
     await this.perform({ ...sent, kind: "listImages", query: { tag: this.tag, visibility: "all" } });
+    // Every live membership of the run's images that take members, as GET /v2/shares lists it.
+    const owners = [...new Set(this.world.images.map((i) => i.owner))];
+    for (const owner of owners)
+      await this.perform({ ...sent, kind: "listShares", query: { owner, limit: 1000 } });
   }
 }
 
@@ -382,6 +590,7 @@ function checkAnswer(res: Response, text: string, expected: Expected): string[] 
     "message" in expected
       ? { message: expected.message, code: `${expected.status} ${reason}`, title: reason }
       : expected.body;
+  // `differences` matches a RegExp message as a pattern.
   return [...problems, ...differences(body, want)];
 }
 
@@ -406,7 +615,7 @@ describe("authorization model: generated operation sequences", () => {
           // Every run starts with one image of each visibility the owner may create, so the
           // early operations already meet all of them.
           await start(run, ["shared", "private", "community"]);
-          for (const [a, extra] of ops) await run.perform(run.concrete(a), extra);
+          for (const [a, extra] of ops) await run.apply(a, extra);
           await run.audit();
         },
       ),
@@ -490,11 +699,170 @@ describe("authorization model: generated operation sequences", () => {
         async (q, m, ops) => {
           const run = new Run(q, m);
           await start(run, ["shared"]);
-          for (const a of ops) await run.perform(run.concrete(a));
+          for (const a of ops) await run.apply(a);
           await run.audit();
         },
       ),
       { numRuns: 150 },
+    );
+  }, 300_000);
+});
+
+describe("time and bulk: expiring memberships, bulk shares and share listings (SPEC §12)", () => {
+  it("memberships that expire vanish for every purpose; bulk shares are all or nothing; listings are exact", async () => {
+    // A few images, so that memberships, bulk shares across images and the listings meet.
+    const few: fc.Arbitrary<ImageRef> = fc.record({
+      index: fc.nat({ max: 2 }),
+      form: fc.constantFrom(
+        "exact",
+        "exact",
+        "exact",
+        "exact",
+        "exact",
+        "exact",
+        "upper",
+        "missing",
+        "malformed",
+      ),
+    });
+    const sharer = who(
+      fc.constantFrom(0, 0, 0, 3),
+      fc.constantFrom<RoleSetName>("member", "member", "member", "admin", "reader"),
+    );
+    // Mostly the two projects every run starts shared with; now and then others.
+    const pool = fc.constantFrom<Target>(1, 2, 1, 2, 1, 2, 3, 4, 5, "self");
+    // The projects that were shared with, as members, answering and reading.
+    const shared = who(
+      fc.constantFrom(1, 2, 1, 2, 0, 3),
+      fc.constantFrom<RoleSetName>("member", "member", "member", "reader", "admin", "none"),
+    );
+    const timed: fc.Arbitrary<Abstract> = fc.oneof(
+      {
+        weight: 4,
+        arbitrary: fc.record({
+          who: sharer,
+          kind: fc.constant("addMember"),
+          image: few,
+          member: pool,
+          form: fc.constant("member_id" as const),
+          expiry,
+        }),
+      },
+      {
+        weight: 4,
+        arbitrary: fc.record({
+          who: fc.oneof({ weight: 3, arbitrary: sharer }, { weight: 1, arbitrary: shared }),
+          kind: fc.constant("setExpiry"),
+          image: few,
+          member: pool,
+          body: patchBody,
+        }),
+      },
+      {
+        weight: 2,
+        arbitrary: fc.record({ who: sharer, kind: fc.constant("expire"), image: few, member: pool }),
+      },
+      {
+        weight: 3,
+        arbitrary: fc.record({
+          who: sharer,
+          kind: fc.constant("bulkShare"),
+          images: fc.array(few, { minLength: 1, maxLength: 3 }),
+          members: fc.array(pool, { minLength: 1, maxLength: 3 }),
+          expiry,
+        }),
+      },
+      {
+        weight: 4,
+        arbitrary: listSharesOp(fc.oneof(shared, sharer), few),
+      },
+      {
+        weight: 2,
+        arbitrary: fc.record({
+          who: shared,
+          kind: fc.constant("updateMember"),
+          image: few,
+          member: fc.constantFrom<Target>("self", "self", "self", 1, 2),
+          status: fc.constantFrom<unknown>(...STATUSES),
+          extra: fc.constant(false),
+        }),
+      },
+      {
+        weight: 2,
+        arbitrary: fc.record({
+          who: shared,
+          kind: fc.constantFrom("showMember", "deleteMember"),
+          image: few,
+          member: fc.constantFrom<Target>("self", 1, 2),
+        }),
+      },
+      {
+        weight: 2,
+        arbitrary: fc.record({ who: shared, kind: fc.constantFrom("listMembers", "showImage"), image: few }),
+      },
+      {
+        weight: 2,
+        arbitrary: fc.record({
+          who: shared,
+          kind: fc.constant("listImages"),
+          visibility: fc.constant(undefined),
+          memberStatus: optional(fc.constantFrom(...STATUSES, "all" as const)),
+          limit: fc.constant(undefined),
+          marker: fc.constant(undefined),
+        }),
+      },
+      {
+        weight: 1,
+        arbitrary: fc.record({
+          who: sharer,
+          kind: fc.constant("patchVisibility"),
+          image: few,
+          visibility: fc.constantFrom<Visibility>("shared", "private", "public", "community"),
+        }),
+      },
+      {
+        weight: 1,
+        arbitrary: fc.record({ who: sharer, kind: fc.constant("deleteMember"), image: few, member: pool }),
+      },
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        quota,
+        mode,
+        fc.array(timed, { minLength: 10, maxLength: 30, size: "max" }),
+        async (q, m, ops) => {
+          const run = new Run(q, m);
+          // A community image among them, which takes no members (SPEC §4).
+          await start(run, ["shared", "private", "community"]);
+          // Every run starts with its first two images shared with projects 1 and 2 (one call),
+          // project 1's on the first image expiring in an hour.
+          const owner: Who = { actor: 0, roles: "member", legacy: false, deny: undefined };
+          const secure = { rules: "secure-rbac" } as Policy;
+          await run.perform({
+            ...run.concrete({
+              who: owner,
+              kind: "bulkShare",
+              images: [0, 1].map((index) => ({ index, form: "exact" as const })),
+              members: [1, 2],
+              expiry: "none",
+            }),
+            policy: secure,
+          });
+          await run.perform({
+            ...run.concrete({
+              who: owner,
+              kind: "setExpiry",
+              image: { index: 0, form: "exact" },
+              member: 1,
+              body: "hour",
+            }),
+            policy: secure,
+          });
+          for (const a of ops) await run.apply(a);
+          await run.audit();
+        },
+      ),
+      { numRuns: 60 },
     );
   }, 300_000);
 });
@@ -560,7 +928,7 @@ describe("authorization model: every role set on one image", () => {
           extra: false,
         });
         await run.perform({ ...accept, policy: { rules: "secure-rbac" } });
-        for (const a of ops) await run.perform(run.concrete(a));
+        for (const a of ops) await run.apply(a);
         await run.audit();
       }),
       { numRuns: 250 },
@@ -569,7 +937,7 @@ describe("authorization model: every role set on one image", () => {
 });
 
 describe("coverage of the generated sequences", () => {
-  it("reached every outcome of every route, under both rule sets", () => {
+  it("reached every outcome of every route, under both rule sets (SPEC §12's too)", () => {
     const both = [
       "createImage 201",
       "createImage 403 publicize_image",
@@ -627,15 +995,40 @@ describe("coverage of the generated sequences", () => {
     ];
     // Glance's own owner checks, which run only without enforce_new_defaults.
     const legacy = ["patchVisibility 403", "deleteImage 403"];
+    // SPEC §12, in both rule sets: expiry, bulk shares, share listings.
+    const sharing = [
+      "addMember 400",
+      "setExpiry 200",
+      "setExpiry 400",
+      "setExpiry 403",
+      "setExpiry 404",
+      "bulkShare 200",
+      "bulkShare 400",
+      "bulkShare 403",
+      "bulkShare 404",
+      "bulkShare 413",
+      "listShares 200",
+      "listShares 400",
+    ];
+    // …and what §12's rules refuse under the secure-rbac defaults.
+    const sharingSecure = [
+      "setExpiry 403 set_member_expiry",
+      "bulkShare 403 add_member",
+      "listShares 403 get_shares",
+    ];
     const expected = [
       ...both.flatMap((k) => [`secure-rbac ${k}`, `legacy ${k}`]),
       ...secure.map((k) => `secure-rbac ${k}`),
       ...legacy.map((k) => `legacy ${k}`),
+      ...sharing.flatMap((k) => [`secure-rbac ${k}`, `legacy ${k}`]),
+      ...sharingSecure.map((k) => `secure-rbac ${k}`),
     ];
+    // The time runs must have moved memberships past their expiry.
+    expect(expirations).toBeGreaterThan(50);
     const missing = expected.filter((k) => !seen.has(k));
     expect(missing, JSON.stringify([...seen].sort())).toEqual([]);
     console.log(
-      `model property suite: ${requests} requests checked; ${JSON.stringify(Object.fromEntries([...seen].sort()))}`,
+      `model property suite: ${requests} requests checked, ${expirations} expiries passed; ${JSON.stringify(Object.fromEntries([...seen].sort()))}`,
     );
   });
 });

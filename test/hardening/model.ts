@@ -12,6 +12,14 @@
  * Timestamps are the one thing the model cannot predict: expected bodies hold `Ts` matchers
  * (format, and ordering constraints), and `next(observed)` learns the values the server chose,
  * so later answers (order of lists, unchanged `created_at`) are still predicted exactly.
+ *
+ * Time and bulk (SPEC §12): memberships may carry `expiresAt`, and the world has a clock. A
+ * membership whose expiry is not after the clock is gone for every purpose: before each request
+ * the model drops it (`prune`), so every rule below — visibility, lists, show, PUT / PATCH /
+ * DELETE, the image list, the quota, re-adds — reads only live memberships, as the database does
+ * through `live_members`. On top: PATCH …/members/{member_id} (set or clear an expiry), POST
+ * /v2/shares (many images with many projects, all or nothing) and GET /v2/shares (memberships
+ * across images, paged by an opaque marker the model learns from `next`).
  */
 
 export const VISIBILITIES = ["public", "community", "shared", "private"] as const;
@@ -57,6 +65,10 @@ export const RULES = [
   "add_member",
   "modify_member",
   "delete_member",
+  // SPEC §12: glance-edge's own rules.
+  "set_member_expiry",
+  "get_shares",
+  "get_member_events",
 ] as const;
 export type Rule = (typeof RULES)[number];
 
@@ -129,6 +141,10 @@ export function allowed(policy: Policy, rule: Rule, f: Facts): boolean {
     case "add_image":
       // The target's owner is the caller's own project (images are created for it).
       return f.admin || f.member;
+    case "get_shares":
+    case "get_member_events":
+      // SPEC §12.2, §12.4: `rule:context_is_admin or role:reader`, whatever the image.
+      return f.admin || f.reader;
     case "publicize_image":
       return f.admin;
     case "communitize_image":
@@ -136,6 +152,8 @@ export function allowed(policy: Policy, rule: Rule, f: Facts): boolean {
     case "delete_image":
     case "add_member":
     case "delete_member":
+    // SPEC §12.1: set_member_expiry defaults to add_member's rule.
+    case "set_member_expiry":
       return f.admin || projectMember;
     case "modify_member":
       return f.admin || (f.member && f.memberId);
@@ -149,6 +167,8 @@ export interface Membership {
   status: MemberStatus;
   createdAt: string;
   updatedAt: string;
+  /** SPEC §12.1: null (or absent) never expires; from this instant on the membership is gone. */
+  expiresAt?: string | null;
 }
 
 export interface ModelImage {
@@ -163,11 +183,38 @@ export interface ModelImage {
   members: Membership[];
 }
 
+/** A share listing's sort key (SPEC §12.2): created_at, image_id, member_id. */
+export type ShareKey = readonly [string, string, string];
+
 export interface World {
   /** Live images only: a deleted image (and its members) is gone. */
   images: ModelImage[];
   /** IMAGE_MEMBER_QUOTA: negative = unlimited. */
   quota: number;
+  /**
+   * Now, as the database's clock reads it (YYYY-MM-DDThh:mm:ssZ); memberships expire against it.
+   * Absent: the wall clock at the time of the step.
+   */
+  clock?: string;
+  /** Every `marker` a GET /v2/shares answered in `next`, and the row it continues after. */
+  markers?: Record<string, ShareKey>;
+}
+
+/** GET /v2/shares query (SPEC §12.2), in the order the runner sends it. */
+export interface SharesQuery {
+  member_id?: string;
+  owner?: string;
+  image_id?: string;
+  status?: MemberStatus | "all";
+  limit?: number;
+  marker?: string;
+}
+
+/** POST /v2/shares body (SPEC §12.3), as sent. */
+export interface BulkBody {
+  images: string[];
+  members: string[];
+  expires_at?: unknown;
 }
 
 export interface ListQuery {
@@ -192,11 +239,18 @@ export type Op = Sent &
     | { kind: "patchVisibility"; image: string; visibility: Visibility }
     | { kind: "deleteImage"; image: string }
     | { kind: "listImages"; query: ListQuery }
-    | { kind: "addMember"; image: string; body: { member_id?: string; member?: string } }
+    | {
+        kind: "addMember";
+        image: string;
+        body: { member_id?: string; member?: string; expires_at?: unknown };
+      }
     | { kind: "listMembers"; image: string }
     | { kind: "showMember"; image: string; member: string }
     | { kind: "updateMember"; image: string; member: string; status: unknown }
     | { kind: "deleteMember"; image: string; member: string }
+    | { kind: "setExpiry"; image: string; member: string; body: unknown }
+    | { kind: "bulkShare"; body: BulkBody }
+    | { kind: "listShares"; query: SharesQuery }
   );
 
 /** A timestamp the server chooses: RFC 3339 UTC seconds, optionally not before another one. */
@@ -208,7 +262,13 @@ export class Ts {
   ) {}
 }
 
-export type Expected = { status: number; message: string } | { status: number; body: unknown };
+/** A marker link: `prefix` then an opaque marker (base64url characters), remembered by the model. */
+export class NextLink {
+  constructor(readonly prefix: string) {}
+}
+
+/** An error's message: exact where the SPEC words it, a pattern where it only says what it is about. */
+export type Expected = { status: number; message: string | RegExp } | { status: number; body: unknown };
 
 export interface Step {
   expected: Expected;
@@ -222,6 +282,41 @@ export const hasMembers = (v: Visibility) => v === "shared" || v === "private";
 
 export function membershipOf(image: ModelImage, project: string): Membership | undefined {
   return image.members.find((m) => m.memberId === project);
+}
+
+/** A time as SPEC §2 writes it: UTC, second precision. */
+export const stampOf = (ms: number) => `${new Date(ms).toISOString().slice(0, 19)}Z`;
+
+/** The world's clock: its own, or the wall clock now. */
+export const clockOf = (world: World): string => world.clock ?? stampOf(Date.now());
+
+/** Whether a membership is live at `clock` (SPEC §12.1: gone from `expires_at` on). */
+export const live = (m: Membership, clock: string) => m.expiresAt == null || m.expiresAt > clock;
+
+/**
+ * The world as the database sees it at its clock: expired memberships are gone for every
+ * purpose (the rows wait for the purge, invisible; a re-add replaces them with a fresh one).
+ */
+export function prune(world: World): World {
+  const clock = clockOf(world);
+  const pruned = { ...world, clock };
+  if (world.images.every((i) => i.members.every((m) => live(m, clock)))) return pruned;
+  return {
+    ...pruned,
+    images: world.images.map((i) => ({ ...i, members: i.members.filter((m) => live(m, clock)) })),
+  };
+}
+
+/**
+ * The test's way of moving a membership past its expiry (the database reads its own wall clock,
+ * so the runner sets the row's `expires_at` into the past, and the model does the same).
+ */
+export const EXPIRED_AT = "2000-01-01T00:00:00Z";
+export function expire(world: World, imageId: string, memberId: string): World {
+  return withImage(world, imageId, (i) => ({
+    ...i,
+    members: i.members.map((m) => (m.memberId === memberId ? { ...m, expiresAt: EXPIRED_AT } : m)),
+  }));
 }
 
 /**
@@ -270,19 +365,60 @@ export const msg = {
   /** webob's HTTPNotFound() without explanation: get_image failed on an image that exists. */
   resourceNotFound: "The resource could not be found.",
   badMarker: (marker: string) => `Invalid marker. Image ${marker} could not be found.`,
+  /** SPEC §12.1 words the start only: `Invalid expires_at: <why>.` */
+  invalidExpiry: /^Invalid expires_at: \S.*\.$/,
+  /** A 400 whose words SPEC leaves open (PATCH with other keys, no key, not an object). */
+  anyBadRequest: /\S/,
+  /** SPEC §12.2: an invalid marker is a 400; the words are the service's. */
+  badShareMarker: /marker/i,
+  /** SPEC §12.3's 413 "with its numbers": the image's members plus the new ones it would take. */
+  bulkQuota: (raw: string, attempted: number, quota: number) =>
+    `Image member limit exceeded for image ${raw}: The limit has been exceeded on the number of allowed image members for this image. Attempted: ${attempted}, Maximum: ${quota}`,
 };
 
 // ---------------------------------------------------------------- views (SPEC §5, §8)
 
-export function memberJson(image: ModelImage, m: Membership) {
+export function memberJson(
+  image: ModelImage,
+  m: Pick<Membership, "memberId" | "status" | "createdAt" | "updatedAt" | "expiresAt">,
+) {
   return {
     member_id: m.memberId,
     image_id: image.id,
     status: m.status,
-    created_at: m.createdAt,
-    updated_at: m.updatedAt,
+    created_at: m.createdAt as unknown,
+    updated_at: m.updatedAt as unknown,
+    // SPEC §12.1: after updated_at, only when set.
+    ...(m.expiresAt == null ? {} : { expires_at: m.expiresAt }),
     schema: "/v2/schemas/member",
   };
+}
+
+/** A share object (SPEC §12.2): the image's name, owner and visibility, then the membership. */
+export function shareJson(image: ModelImage, m: Membership) {
+  return {
+    image_id: image.id,
+    image_name: image.name,
+    image_owner: image.owner,
+    image_visibility: image.visibility,
+    member_id: m.memberId,
+    status: m.status,
+    created_at: m.createdAt as unknown,
+    updated_at: m.updatedAt as unknown,
+    ...(m.expiresAt == null ? {} : { expires_at: m.expiresAt }),
+  };
+}
+
+/** GET /v2/shares's query string, in a fixed order; `first` drops the marker. */
+export function sharesQueryString(q: SharesQuery, withMarker = true): string {
+  const p = new URLSearchParams();
+  if (q.member_id !== undefined) p.set("member_id", q.member_id);
+  if (q.owner !== undefined) p.set("owner", q.owner);
+  if (q.image_id !== undefined) p.set("image_id", q.image_id);
+  if (q.status !== undefined) p.set("status", q.status);
+  if (q.limit !== undefined) p.set("limit", String(q.limit));
+  if (withMarker && q.marker !== undefined) p.set("marker", q.marker);
+  return p.toString();
 }
 
 const byCreatedThenMember = (a: Membership, b: Membership) =>
@@ -329,7 +465,7 @@ export function queryString(q: ListQuery, withMarker = true): string {
 // ---------------------------------------------------------------- helpers
 
 const same = (world: World) => () => world;
-const err = (world: World, status: number, message: string): Step => ({
+const err = (world: World, status: number, message: string | RegExp): Step => ({
   expected: { status, message },
   next: same(world),
 });
@@ -382,35 +518,70 @@ const ownerOf = (op: Sent, image: ModelImage) => image.owner === op.actor.projec
 const readsRow = (op: Sent, image: ModelImage, memberId: string) =>
   isAdmin(op.actor) || ownerOf(op, image) || memberId === op.actor.project;
 
-/** §5.1 POST members. Body errors (step 1–2) are the fuzz suite's job; bodies here are valid. */
-function addMember(world: World, op: Extract<Op, { kind: "addMember" }>): Step {
-  const memberId = op.body.member_id !== undefined ? op.body.member_id : (op.body.member as string);
-  const image = find(world, op.image);
-  if (!image || !visible(op.actor, image)) return err(world, 404, msg.imageNotFound(op.image));
-  if (!hasMembers(image.visibility)) return err(world, 403, msg.notAllowed("create", op.image));
+/**
+ * SPEC §12.1: an expiry is a `YYYY-MM-DDThh:mm:ssZ` time that exists, strictly after the clock
+ * and at most 10 years ahead of it.
+ */
+export function validExpiry(v: unknown, clock: string): v is string {
+  if (!isTimestamp(v) || v <= clock) return false;
+  const limit = new Date(clock);
+  limit.setUTCFullYear(limit.getUTCFullYear() + 10);
+  return Date.parse(v) <= limit.getTime();
+}
+
+/**
+ * SPEC §5.1 steps 3–6 (and §11) for one image: what refuses an add to it, in Glance's order, or
+ * null. Shared by POST members and each image of POST /v2/shares (§12.3: "§5.1/§11 texts").
+ */
+function addRefusal(
+  op: Sent,
+  image: ModelImage | undefined,
+  raw: string,
+): { status: number; message: string } | null {
+  if (!image || !visible(op.actor, image)) return { status: 404, message: msg.imageNotFound(raw) };
+  if (!hasMembers(image.visibility)) return { status: 403, message: msg.notAllowed("create", raw) };
   // _check_visibility_and_ownership('create'), without enforce_new_defaults only.
   if (legacy(op) && !isAdmin(op.actor) && !ownerOf(op, image))
-    return err(world, 403, msg.notAllowed("create", op.image));
-  const refused = memberRule(op, image, "add_member");
+    return { status: 403, message: msg.notAllowed("create", raw) };
+  return memberRule(op, image, "add_member");
+}
+
+/**
+ * §5.1 POST members. Body errors of step 1–2 are the fuzz suite's job, bar one: `expires_at`
+ * (§12.1), checked with the body, before the image is looked at.
+ */
+function addMember(world: World, op: Extract<Op, { kind: "addMember" }>): Step {
+  const memberId = op.body.member_id !== undefined ? op.body.member_id : (op.body.member as string);
+  const expiry = op.body.expires_at ?? null;
+  if (expiry !== null && !validExpiry(expiry, clockOf(world))) return err(world, 400, msg.invalidExpiry);
+  const expiresAt = expiry as string | null;
+  const image = find(world, op.image);
+  const refused = addRefusal(op, image, op.image);
   if (refused) return err(world, refused.status, refused.message);
+  if (!image) throw new Error("unreachable: addRefusal passed without an image");
   if (world.quota >= 0 && image.members.length >= world.quota)
     return err(world, 413, msg.quota(op.image, image.members.length, world.quota));
   if (membershipOf(image, memberId)) return err(world, 409, msg.duplicate(op.image, memberId));
   return {
     expected: {
       status: 200,
-      body: {
-        member_id: memberId,
-        image_id: image.id,
+      body: memberJson(image, {
+        memberId,
         status: "pending",
-        created_at: new Ts(),
-        updated_at: new Ts(undefined, "created_at"),
-        schema: "/v2/schemas/member",
-      },
+        createdAt: new Ts() as unknown as string,
+        updatedAt: new Ts(undefined, "created_at") as unknown as string,
+        expiresAt,
+      }),
     },
     next: (observed) => {
       const { created_at, updated_at } = stamps(observed);
-      const row: Membership = { memberId, status: "pending", createdAt: created_at, updatedAt: updated_at };
+      const row: Membership = {
+        memberId,
+        status: "pending",
+        createdAt: created_at,
+        updatedAt: updated_at,
+        expiresAt,
+      };
       return withImage(world, image.id, (i) => ({ ...i, members: [...i.members, row] }));
     },
   };
@@ -507,6 +678,191 @@ function deleteMember(world: World, op: Extract<Op, { kind: "deleteMember" }>): 
         ...i,
         members: i.members.filter((m) => m.memberId !== op.member),
       })),
+  };
+}
+
+/**
+ * §12.1 PATCH a member: `{"expires_at": <time> | null}` sets or clears the expiry. Refused as
+ * PUT and DELETE are ("§5.5's order": 404 image, 403 visibility and rule, 404 member), with its
+ * own rule `set_member_expiry` (add_member's default); the body is judged last.
+ */
+function setExpiry(world: World, op: Extract<Op, { kind: "setExpiry" }>): Step {
+  const image = find(world, op.image);
+  if (!image || !visible(op.actor, image)) return err(world, 404, msg.imageNotFound(op.image));
+  if (!hasMembers(image.visibility)) return err(world, 403, msg.notAllowed("update", op.image));
+  if (legacy(op) && !isAdmin(op.actor) && !ownerOf(op, image))
+    return err(world, 403, msg.notAllowed("update", op.image));
+  const refused = memberRule(op, image, "set_member_expiry");
+  if (refused) return err(world, refused.status, refused.message);
+  const row = membershipOf(image, op.member);
+  if (!row || !readsRow(op, image, op.member))
+    return err(world, 404, msg.memberNotFound(op.image, op.member));
+  const body = op.body;
+  if (body === null || typeof body !== "object" || Array.isArray(body))
+    return err(world, 400, msg.anyBadRequest);
+  const keys = Object.keys(body);
+  if (keys.length !== 1 || keys[0] !== "expires_at") return err(world, 400, msg.anyBadRequest);
+  const value = (body as { expires_at: unknown }).expires_at;
+  if (value !== null && !validExpiry(value, clockOf(world))) return err(world, 400, msg.invalidExpiry);
+  const expiresAt = value as string | null;
+  return {
+    expected: {
+      status: 200,
+      body: memberJson(image, { ...row, expiresAt, updatedAt: new Ts(row.updatedAt) as unknown as string }),
+    },
+    next: (observed) => {
+      const { updated_at } = stamps(observed);
+      return withImage(world, image.id, (i) => ({
+        ...i,
+        members: i.members.map((m) =>
+          m.memberId === op.member ? { ...m, expiresAt, updatedAt: updated_at } : m,
+        ),
+      }));
+    },
+  };
+}
+
+/**
+ * §12.3 POST /v2/shares: every (image, member) pair that is no membership yet becomes a pending
+ * one; all or nothing. Images (duplicates dropped: one image however its id is cased) are judged
+ * in request order, each wholly — §5.1's 404 and 403s, then its quota — and the first refusal
+ * answers. Bodies here are valid but for an expiry the SPEC refuses.
+ */
+function bulkShare(world: World, op: Extract<Op, { kind: "bulkShare" }>): Step {
+  const expiry = op.body.expires_at ?? null;
+  if (expiry !== null && !validExpiry(expiry, clockOf(world))) return err(world, 400, msg.invalidExpiry);
+  const expiresAt = expiry as string | null;
+  const raws: string[] = [];
+  const keys = new Set<string>();
+  for (const raw of op.body.images) {
+    const key = UUID.test(raw) ? raw.toLowerCase() : `raw:${raw}`;
+    if (!keys.has(key)) {
+      keys.add(key);
+      raws.push(raw);
+    }
+  }
+  const members = [...new Set(op.body.members)];
+  const images: ModelImage[] = [];
+  for (const raw of raws) {
+    const image = find(world, raw);
+    const refused = addRefusal(op, image, raw);
+    if (refused) return err(world, refused.status, refused.message);
+    if (!image) throw new Error("unreachable: addRefusal passed without an image");
+    const fresh = members.filter((m) => !membershipOf(image, m)).length;
+    if (world.quota >= 0 && fresh > 0 && image.members.length + fresh > world.quota)
+      return err(world, 413, msg.bulkQuota(raw, image.members.length + fresh, world.quota));
+    images.push(image);
+  }
+  const pairs = images.flatMap((image) =>
+    members.map((memberId) => ({ image, memberId, existing: membershipOf(image, memberId) })),
+  );
+  return {
+    expected: {
+      status: 200,
+      body: {
+        shares: pairs.map(({ image, memberId, existing }) => {
+          if (existing) return { ...shareJson(image, existing), created: false };
+          // Every membership this call creates carries the one instant of its transaction.
+          const row: Membership = {
+            memberId,
+            status: "pending",
+            createdAt: new Ts() as unknown as string,
+            updatedAt: new Ts(undefined, "created_at") as unknown as string,
+            expiresAt,
+          };
+          return { ...shareJson(image, row), created: true };
+        }),
+      },
+    },
+    next: (observed) => {
+      const rows = (
+        observed as {
+          shares: {
+            image_id: string;
+            member_id: string;
+            created_at: string;
+            updated_at: string;
+            created: boolean;
+          }[];
+        }
+      ).shares;
+      let after = world;
+      for (const r of rows.filter((r) => r.created)) {
+        const row: Membership = {
+          memberId: r.member_id,
+          status: "pending",
+          createdAt: r.created_at,
+          updatedAt: r.updated_at,
+          expiresAt,
+        };
+        after = withImage(after, r.image_id, (i) => ({ ...i, members: [...i.members, row] }));
+      }
+      return after;
+    },
+  };
+}
+
+const compareKeys = (a: ShareKey, b: ShareKey): number => {
+  for (let n = 0; n < 3; n++) {
+    const x = a[n] as string;
+    const y = b[n] as string;
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
+};
+
+/**
+ * §12.2 GET /v2/shares: get_shares on the caller's own project; then every live membership of
+ * an image that takes members — all of them for an admin, else the caller's inbox (it is the
+ * member) and what it shared (it owns the image) — filtered, in (created_at, image_id,
+ * member_id) order, after the marker's row, one page.
+ */
+function listShares(world: World, op: Extract<Op, { kind: "listShares" }>): Step {
+  const { actor, query: q } = op;
+  const self: Facts = {
+    admin: isAdmin(actor),
+    reader: actor.roles.includes("reader"),
+    member: actor.roles.includes("member"),
+    owner: true,
+    memberId: false,
+    visibility: "shared",
+  };
+  if (!allowed(op.policy, "get_shares", self)) return err(world, 403, msg.notAuthorized("get_shares"));
+  let after: ShareKey | null = null;
+  if (q.marker !== undefined) {
+    const key = world.markers?.[q.marker];
+    if (!key) return err(world, 400, msg.badShareMarker);
+    after = key;
+  }
+  const me = actor.project;
+  const rows = world.images
+    .filter((i) => hasMembers(i.visibility))
+    .flatMap((image) => image.members.map((m) => ({ image, m })))
+    .filter(({ image, m }) => isAdmin(actor) || m.memberId === me || image.owner === me)
+    .filter(({ m }) => q.member_id === undefined || m.memberId === q.member_id)
+    .filter(({ image }) => q.owner === undefined || image.owner === q.owner)
+    .filter(({ image }) => q.image_id === undefined || image.id === q.image_id.toLowerCase())
+    .filter(({ m }) => q.status === undefined || q.status === "all" || m.status === q.status)
+    .map(({ image, m }) => ({ image, m, key: [m.createdAt, image.id, m.memberId] as ShareKey }))
+    .filter(({ key }) => after === null || compareKeys(key, after) > 0)
+    .sort((a, b) => compareKeys(a.key, b.key));
+  const limit = Math.min(q.limit ?? 25, 1000);
+  const page = rows.slice(0, limit);
+  const query = sharesQueryString(q, false);
+  const first = query ? `/v2/shares?${query}` : "/v2/shares";
+  const last = page.at(-1);
+  const full = last !== undefined && page.length === limit;
+  const body: Record<string, unknown> = { shares: page.map(({ image, m }) => shareJson(image, m)), first };
+  if (full) body.next = new NextLink(`${first}${query ? "&" : "?"}marker=`);
+  body.schema = "/v2/schemas/shares";
+  return {
+    expected: { status: 200, body },
+    next: (observed) => {
+      const next = (observed as { next?: string }).next;
+      if (!full || next === undefined) return world;
+      const marker = new URLSearchParams(next.slice(next.indexOf("?") + 1)).get("marker") as string;
+      return { ...world, markers: { ...(world.markers ?? {}), [marker]: last.key } };
+    },
   };
 }
 
@@ -661,7 +1017,9 @@ function listImages(world: World, op: Extract<Op, { kind: "listImages" }>): Step
 }
 
 /** What the API answers to `op` in `world`, and the world after it. */
-export function step(world: World, op: Op): Step {
+export function step(current: World, op: Op): Step {
+  // The database decides expiry at request time: what expired by now is gone (SPEC §12.1).
+  const world = prune(current);
   switch (op.kind) {
     case "createImage":
       return createImage(world, op);
@@ -683,6 +1041,12 @@ export function step(world: World, op: Op): Step {
       return updateMember(world, op);
     case "deleteMember":
       return deleteMember(world, op);
+    case "setExpiry":
+      return setExpiry(world, op);
+    case "bulkShare":
+      return bulkShare(world, op);
+    case "listShares":
+      return listShares(world, op);
   }
 }
 
@@ -703,6 +1067,18 @@ export function isTimestamp(v: unknown): v is string {
  * array order, and for `Ts` the format and constraints. Empty when they agree.
  */
 export function differences(actual: unknown, expected: unknown, path = "$"): string[] {
+  if (expected instanceof RegExp) {
+    return typeof actual === "string" && expected.test(actual)
+      ? []
+      : [`${path}: ${JSON.stringify(actual)} does not match ${expected}`];
+  }
+  if (expected instanceof NextLink) {
+    if (typeof actual !== "string" || !actual.startsWith(expected.prefix))
+      return [`${path}: ${JSON.stringify(actual)} does not start with ${expected.prefix}`];
+    return /^[A-Za-z0-9_-]+$/.test(actual.slice(expected.prefix.length))
+      ? []
+      : [`${path}: ${JSON.stringify(actual)}: the marker is not opaque base64url`];
+  }
   if (expected instanceof Ts) {
     if (!isTimestamp(actual))
       return [`${path}: ${JSON.stringify(actual)} is not a YYYY-MM-DDThh:mm:ssZ timestamp`];

@@ -2,7 +2,9 @@
  * A D1 binding that records every round trip it makes: each `first`/`all`/`run`/`raw` of a
  * prepared statement is one, a whole `batch([...])` is one, and `exec` is one. Each trip keeps
  * the SQL text and bound values of the statements it carried, for assertions on how a request
- * talks to the database and for `EXPLAIN QUERY PLAN` of exactly what the stores ran.
+ * talks to the database and for `EXPLAIN QUERY PLAN` of exactly what the stores ran, and — once
+ * it answered — the rows D1 says it read and wrote (`meta.rows_read` / `rows_written` of each
+ * D1Result: summed over a batch; unknown for `first`, `raw` and `exec`, which return no meta).
  */
 export interface Statement {
   sql: string;
@@ -14,6 +16,28 @@ export type TripKind = "first" | "all" | "run" | "raw" | "batch" | "exec";
 export interface RoundTrip {
   kind: TripKind;
   statements: Statement[];
+  /** D1's `meta.rows_read` (a batch: the sum); undefined until answered, or when D1 gives no meta. */
+  rowsRead?: number;
+  /** D1's `meta.rows_written`, likewise. */
+  rowsWritten?: number;
+}
+
+/** Puts D1's row counts of the results on the trip that carried them. */
+function measured<R extends D1Result | D1Result[]>(trip: RoundTrip, result: R): R {
+  const metas = (Array.isArray(result) ? result : [result]).map((r) => r.meta as Partial<D1Meta> | undefined);
+  const sum = (key: "rows_read" | "rows_written") =>
+    metas.every((m) => typeof m?.[key] === "number")
+      ? metas.reduce((n, m) => n + (m?.[key] as number), 0)
+      : undefined;
+  trip.rowsRead = sum("rows_read");
+  trip.rowsWritten = sum("rows_written");
+  return result;
+}
+
+/** Rows read by these trips, or null when one of them could not say. */
+export function rowsRead(trips: readonly RoundTrip[]): number | null {
+  if (trips.some((t) => t.rowsRead === undefined)) return null;
+  return trips.reduce((n, t) => n + (t.rowsRead as number), 0);
 }
 
 export interface CountingDb {
@@ -42,13 +66,15 @@ class CountedStatement {
   }
 
   all(): Promise<D1Result> {
-    this.record({ kind: "all", statements: [this.statement] });
-    return this.inner.all();
+    const trip: RoundTrip = { kind: "all", statements: [this.statement] };
+    this.record(trip);
+    return this.inner.all().then((r) => measured(trip, r));
   }
 
   run(): Promise<D1Result> {
-    this.record({ kind: "run", statements: [this.statement] });
-    return this.inner.run();
+    const trip: RoundTrip = { kind: "run", statements: [this.statement] };
+    this.record(trip);
+    return this.inner.run().then((r) => measured(trip, r));
   }
 
   raw(options?: { columnNames?: boolean }): Promise<unknown> {
@@ -76,8 +102,9 @@ function counting(real: Pick<D1Database, "prepare" | "batch">, record: (trip: Ro
     },
     batch<T = unknown>(statements: D1PreparedStatement[]): Promise<D1Result<T>[]> {
       const parts = statements.map(unwrap);
-      record({ kind: "batch", statements: parts.map((p) => p.statement) });
-      return real.batch<T>(parts.map((p) => p.inner));
+      const trip: RoundTrip = { kind: "batch", statements: parts.map((p) => p.statement) };
+      record(trip);
+      return real.batch<T>(parts.map((p) => p.inner)).then((r) => measured(trip, r));
     },
   };
 }

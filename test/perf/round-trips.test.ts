@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { app } from "../../src/app";
 import { addMember, BASE, createImage, identity, project, type Who } from "../helpers";
-import { countingDb, isContext, isWrite, type RoundTrip } from "./counting-db";
+import { countingDb, isContext, isWrite, type RoundTrip, rowsRead } from "./counting-db";
 
 /**
  * Issue 5 item 2: every member route costs exactly one D1 round trip, on success and on every
@@ -71,7 +71,7 @@ interface Case {
   run: () => Promise<Sent>;
 }
 
-const INSERT_MEMBER = /^\s*INSERT INTO image_members\b/i;
+const INSERT_MEMBER = /^\s*INSERT(?:\s+OR\s+\w+)?\s+INTO image_members\b/i;
 const UPDATE_MEMBER = /^\s*UPDATE image_members\b/i;
 const DELETE_MEMBER = /^\s*DELETE FROM image_members\b/i;
 
@@ -798,6 +798,519 @@ const imageCases: Case[] = [
   },
 ];
 
+// ------------------------------------------------------------------ SPEC §12
+
+/** A time `seconds` from now, as SPEC §2 writes it. */
+const inSeconds = (seconds: number) => `${new Date(Date.now() + seconds * 1000).toISOString().slice(0, 19)}Z`;
+const PAST = "2000-01-01T00:00:00Z";
+
+/** Moves a membership past its expiry (the database's clock decides; tests move the row instead). */
+async function expireRow(imageId: string, memberId: string): Promise<void> {
+  await env.DB.prepare("UPDATE image_members SET expires_at = ?3 WHERE image_id = ?1 AND member_id = ?2")
+    .bind(imageId, memberId, PAST)
+    .run();
+}
+
+const patch = (id: string, member: string, caller: Who, body: unknown, vars?: Partial<Cloudflare.Env>) =>
+  send("PATCH", `/v2/images/${id}/members/${member}`, { who: caller, body, vars, type: "application/json" });
+const patchRaw = (id: string, member: string, caller: Who, raw: string) =>
+  send("PATCH", `/v2/images/${id}/members/${member}`, { who: caller, raw, type: "application/json" });
+const bulk = (caller: Who, body: unknown, vars?: Partial<Cloudflare.Env>) =>
+  send("POST", "/v2/shares", { who: caller, body, vars });
+const bulkRaw = (caller: Who, raw: string) => send("POST", "/v2/shares", { who: caller, raw });
+
+/** The marker of a listing's `next`. */
+function markerOf(sent: Sent): string {
+  const next = (JSON.parse(sent.text) as { next?: string }).next;
+  expect(next, sent.text).toBeDefined();
+  return new URLSearchParams((next as string).split("?")[1]).get("marker") as string;
+}
+
+/** An owner's two images shared with a member (one accepted), and the owner a member of another's. */
+async function sharing() {
+  const member = project("member");
+  const a = await fixture("shared", [member, project("m")]);
+  const b = await createImage(a.owner, { visibility: "private" });
+  await addMember(a.owner, b, member);
+  const theirs = await fixture("shared", [a.owner]);
+  await put(a.id, member, who(member), { status: "accepted" });
+  return { owner: a.owner, member, images: [a.id, b], theirs: theirs.id };
+}
+
+const sharingCases: Case[] = [
+  // PATCH /v2/images/{id}/members/{member_id} (SPEC §12.1)
+  {
+    route: "PATCH member",
+    outcome: "200 the owner sets an expiry",
+    status: 200,
+    trips: 1,
+    write: UPDATE_MEMBER,
+    run: async () => {
+      const member = project("member");
+      const { owner, id } = await fixture("shared", [member]);
+      return patch(id, member, who(owner), { expires_at: inSeconds(3600) });
+    },
+  },
+  {
+    route: "PATCH member",
+    outcome: "200 an admin clears it",
+    status: 200,
+    trips: 1,
+    write: UPDATE_MEMBER,
+    run: async () => {
+      const member = project("member");
+      const { id } = await fixture("private", [member]);
+      return patch(id, member, adminWho(), { expires_at: null });
+    },
+  },
+  {
+    route: "PATCH member",
+    outcome: "403 the member itself (set_member_expiry)",
+    status: 403,
+    trips: 1,
+    write: UPDATE_MEMBER,
+    run: async () => {
+      const member = project("member");
+      const { id } = await fixture("shared", [member]);
+      return patch(id, member, who(member), { expires_at: null });
+    },
+  },
+  {
+    route: "PATCH member",
+    outcome: "403 a member, legacy (not the owner)",
+    status: 403,
+    trips: 1,
+    write: UPDATE_MEMBER,
+    run: async () => {
+      const member = project("member");
+      const { id } = await fixture("shared", [member]);
+      return patch(id, member, who(member), { expires_at: null }, LEGACY);
+    },
+  },
+  {
+    route: "PATCH member",
+    outcome: "403 community image",
+    status: 403,
+    trips: 1,
+    write: UPDATE_MEMBER,
+    run: async () => {
+      const { owner, id } = await fixture("community");
+      return patch(id, project("m"), who(owner), { expires_at: null });
+    },
+  },
+  {
+    route: "PATCH member",
+    outcome: "404 image not visible",
+    status: 404,
+    trips: 1,
+    write: UPDATE_MEMBER,
+    run: async () => {
+      const member = project("member");
+      const { id } = await fixture("shared", [member]);
+      return patch(id, member, who(project("x")), { expires_at: null });
+    },
+  },
+  {
+    route: "PATCH member",
+    outcome: "404 no such member",
+    status: 404,
+    trips: 1,
+    write: UPDATE_MEMBER,
+    run: async () => {
+      const { owner, id } = await fixture("shared", [project("m")]);
+      return patch(id, project("nobody"), who(owner), { expires_at: null });
+    },
+  },
+  {
+    route: "PATCH member",
+    outcome: "404 an expired member",
+    status: 404,
+    trips: 1,
+    write: UPDATE_MEMBER,
+    run: async () => {
+      const member = project("member");
+      const { owner, id } = await fixture("shared", [member]);
+      await expireRow(id, member);
+      return patch(id, member, who(owner), { expires_at: inSeconds(3600) });
+    },
+  },
+  ...(
+    [
+      ["expiry in the past", { expires_at: PAST }],
+      ["expiry over 10 years ahead", { expires_at: inSeconds(11 * 366 * 86_400) }],
+      ["expiry not a time", { expires_at: "tomorrow" }],
+      ["another key", { expires_at: null, status: "accepted" }],
+      ["no expires_at key", {}],
+      ["JSON not an object", [{ expires_at: null }]],
+    ] as const
+  ).map(
+    ([outcome, body]): Case => ({
+      route: "PATCH member",
+      outcome: `400 ${outcome} (after the lookups)`,
+      status: 400,
+      trips: 1,
+      run: async () => {
+        const member = project("member");
+        const { owner, id } = await fixture("shared", [member]);
+        return patch(id, member, who(owner), body);
+      },
+    }),
+  ),
+  ...(
+    [
+      ["empty body", ""],
+      ["malformed JSON", "{"],
+    ] as const
+  ).map(
+    ([outcome, raw]): Case => ({
+      route: "PATCH member",
+      outcome: `400 ${outcome}`,
+      status: 400,
+      trips: 0,
+      run: async () => {
+        const member = project("member");
+        const { owner, id } = await fixture("shared", [member]);
+        return patchRaw(id, member, who(owner), raw);
+      },
+    }),
+  ),
+  {
+    route: "PATCH member",
+    outcome: "413 body over 64 KiB",
+    status: 413,
+    trips: 0,
+    run: async () => {
+      const member = project("member");
+      const { owner, id } = await fixture("shared", [member]);
+      return patchRaw(id, member, who(owner), JSON.stringify({ expires_at: "x".repeat(65 * 1024) }));
+    },
+  },
+  {
+    route: "PATCH member",
+    outcome: "401 no project",
+    status: 401,
+    trips: 0,
+    run: async () => patch((await fixture()).id, "m", who(null), { expires_at: null }),
+  },
+
+  // POST /v2/images/{id}/members with expires_at (SPEC §12.1)
+  {
+    route: "POST members",
+    outcome: "200 with an expiry",
+    status: 200,
+    trips: 1,
+    write: INSERT_MEMBER,
+    run: async () => {
+      const { owner, id } = await fixture();
+      return add(id, who(owner), { member_id: project("m"), expires_at: inSeconds(3600) });
+    },
+  },
+  {
+    route: "POST members",
+    outcome: "200 re-adding an expired member (its row replaced in the same batch)",
+    status: 200,
+    trips: 1,
+    write: INSERT_MEMBER,
+    run: async () => {
+      const member = project("member");
+      const { owner, id } = await fixture("shared", [member]);
+      await expireRow(id, member);
+      return add(id, who(owner), { member_id: member, expires_at: null });
+    },
+  },
+  ...(
+    [
+      ["expiry in the past", PAST],
+      ["expiry not a time", "2030-01-01"],
+      ["expiry not a date", "2030-02-30T00:00:00Z"],
+      ["expiry a number", 1_900_000_000],
+    ] as const
+  ).map(
+    ([outcome, expires_at]): Case => ({
+      route: "POST members",
+      outcome: `400 ${outcome}`,
+      status: 400,
+      trips: 0,
+      run: async () => {
+        const { owner, id } = await fixture();
+        return add(id, who(owner), { member_id: project("m"), expires_at });
+      },
+    }),
+  ),
+
+  // GET /v2/shares (SPEC §12.2)
+  {
+    route: "GET shares",
+    outcome: "200 a project's inbox and outbox",
+    status: 200,
+    trips: 1,
+    run: async () => send("GET", "/v2/shares", { who: who((await sharing()).owner) }),
+  },
+  {
+    route: "GET shares",
+    outcome: "200 a member's inbox, filtered",
+    status: 200,
+    trips: 1,
+    run: async () => {
+      const { owner, member } = await sharing();
+      return send("GET", `/v2/shares?owner=${owner}&status=accepted&limit=1`, { who: who(member) });
+    },
+  },
+  {
+    route: "GET shares",
+    outcome: "200 an admin, by image",
+    status: 200,
+    trips: 1,
+    run: async () => {
+      const { images } = await sharing();
+      return send("GET", `/v2/shares?image_id=${images[0]}&member_id=x`, { who: adminWho() });
+    },
+  },
+  {
+    route: "GET shares",
+    outcome: "200 an admin, unfiltered",
+    status: 200,
+    trips: 1,
+    run: async () => send("GET", "/v2/shares?limit=5", { who: adminWho() }),
+  },
+  {
+    route: "GET shares",
+    outcome: "200 the page after a marker",
+    status: 200,
+    trips: 1,
+    run: async () => {
+      const { owner } = await sharing();
+      const first = await send("GET", "/v2/shares?limit=1", { who: who(owner) });
+      return send("GET", `/v2/shares?limit=1&marker=${markerOf(first)}`, { who: who(owner) });
+    },
+  },
+  ...(
+    [
+      ["invalid marker", "marker=e30"],
+      ["unknown filter", "colour=red"],
+      ["status not a status", "status=deleted"],
+      ["limit not a number", "limit=ten"],
+      ["member_id twice", "member_id=a&member_id=b"],
+    ] as const
+  ).map(
+    ([outcome, q]): Case => ({
+      route: "GET shares",
+      outcome: `400 ${outcome}`,
+      status: 400,
+      trips: 0,
+      run: async () => send("GET", `/v2/shares?${q}`, { who: who(project("x")) }),
+    }),
+  ),
+  {
+    route: "GET shares",
+    outcome: "403 a user without roles (get_shares)",
+    status: 403,
+    trips: 0,
+    run: async () => send("GET", "/v2/shares", { who: who(project("x"), []) }),
+  },
+  {
+    route: "GET shares",
+    outcome: "401 no project",
+    status: 401,
+    trips: 0,
+    run: async () => send("GET", "/v2/shares", { who: who(null) }),
+  },
+
+  // POST /v2/shares (SPEC §12.3)
+  {
+    route: "POST shares",
+    outcome: "200 new and existing pairs",
+    status: 200,
+    trips: 1,
+    write: INSERT_MEMBER,
+    run: async () => {
+      const { owner, member, images } = await sharing();
+      return bulk(who(owner), { images, members: [member, project("new")], expires_at: inSeconds(3600) });
+    },
+  },
+  {
+    route: "POST shares",
+    outcome: "200 by an admin, every pair existing",
+    status: 200,
+    trips: 1,
+    write: INSERT_MEMBER,
+    run: async () => {
+      const { member, images } = await sharing();
+      return bulk(adminWho(), { images, members: [member] });
+    },
+  },
+  {
+    route: "POST shares",
+    outcome: "200 replacing an expired pair",
+    status: 200,
+    trips: 1,
+    write: INSERT_MEMBER,
+    run: async () => {
+      const { owner, member, images } = await sharing();
+      await expireRow(images[0] as string, member);
+      return bulk(who(owner), { images, members: [member] });
+    },
+  },
+  {
+    route: "POST shares",
+    outcome: "404 an image that does not exist (second in the list)",
+    status: 404,
+    trips: 1,
+    write: INSERT_MEMBER,
+    run: async () => {
+      const { owner, images } = await sharing();
+      return bulk(who(owner), { images: [images[0], crypto.randomUUID()], members: [project("m")] });
+    },
+  },
+  {
+    route: "POST shares",
+    outcome: "404 a malformed image id",
+    status: 404,
+    trips: 1,
+    write: INSERT_MEMBER,
+    run: async () => bulk(who((await sharing()).owner), { images: ["not-a-uuid"], members: ["m"] }),
+  },
+  {
+    route: "POST shares",
+    outcome: "404 an image the caller cannot see",
+    status: 404,
+    trips: 1,
+    write: INSERT_MEMBER,
+    run: async () => {
+      const { images } = await sharing();
+      return bulk(who(project("x")), { images, members: ["m"] });
+    },
+  },
+  {
+    route: "POST shares",
+    outcome: "403 a community image",
+    status: 403,
+    trips: 1,
+    write: INSERT_MEMBER,
+    run: async () => {
+      const { owner, id } = await fixture("community");
+      return bulk(who(owner), { images: [id], members: [project("m")] });
+    },
+  },
+  {
+    route: "POST shares",
+    outcome: "403 a member sharing on (add_member)",
+    status: 403,
+    trips: 1,
+    write: INSERT_MEMBER,
+    run: async () => {
+      const { member, images } = await sharing();
+      return bulk(who(member), { images, members: [project("m")] });
+    },
+  },
+  {
+    route: "POST shares",
+    outcome: "413 over an image's quota",
+    status: 413,
+    trips: 1,
+    write: INSERT_MEMBER,
+    run: async () => {
+      const { owner, images } = await sharing();
+      return bulk(who(owner), { images, members: [project("a"), project("b")] }, { IMAGE_MEMBER_QUOTA: "3" });
+    },
+  },
+  ...(
+    [
+      ["JSON not an object", "[]"],
+      ["no images", JSON.stringify({ images: [], members: ["m"] })],
+      ["101 images", JSON.stringify({ images: Array(101).fill(crypto.randomUUID()), members: ["m"] })],
+      ["an image id not a string", JSON.stringify({ images: [7], members: ["m"] })],
+      ["no members", JSON.stringify({ images: [crypto.randomUUID()] })],
+      ["an empty member id", JSON.stringify({ images: [crypto.randomUUID()], members: [""] })],
+      ["an unknown key", JSON.stringify({ images: [crypto.randomUUID()], members: ["m"], expires: "x" })],
+      [
+        "expiry in the past",
+        JSON.stringify({ images: [crypto.randomUUID()], members: ["m"], expires_at: PAST }),
+      ],
+      ["empty body", ""],
+      ["malformed JSON", "{"],
+    ] as const
+  ).map(
+    ([outcome, raw]): Case => ({
+      route: "POST shares",
+      outcome: `400 ${outcome}`,
+      status: 400,
+      trips: 0,
+      run: async () => bulkRaw(who(project("owner")), raw),
+    }),
+  ),
+  {
+    route: "POST shares",
+    outcome: "413 body over 64 KiB",
+    status: 413,
+    trips: 0,
+    run: async () =>
+      bulkRaw(who(project("owner")), JSON.stringify({ images: ["x".repeat(65 * 1024)], members: ["m"] })),
+  },
+
+  // GET /v2/member-events (SPEC §12.4)
+  {
+    route: "GET member-events",
+    outcome: "200 as the member",
+    status: 200,
+    trips: 1,
+    run: async () => send("GET", "/v2/member-events", { who: who((await sharing()).member) }),
+  },
+  {
+    route: "GET member-events",
+    outcome: "200 as the owner, filtered",
+    status: 200,
+    trips: 1,
+    run: async () => {
+      const { owner, member, images } = await sharing();
+      return send("GET", `/v2/member-events?image_id=${images[0]}&member_id=${member}&action=create`, {
+        who: who(owner),
+      });
+    },
+  },
+  {
+    route: "GET member-events",
+    outcome: "200 an admin, since an hour ago",
+    status: 200,
+    trips: 1,
+    run: async () => send("GET", `/v2/member-events?since=${inSeconds(-3600)}&limit=5`, { who: adminWho() }),
+  },
+  {
+    route: "GET member-events",
+    outcome: "200 the page after a marker",
+    status: 200,
+    trips: 1,
+    run: async () => {
+      const { owner } = await sharing();
+      const first = await send("GET", "/v2/member-events?limit=1", { who: who(owner) });
+      return send("GET", `/v2/member-events?limit=1&marker=${markerOf(first)}`, { who: who(owner) });
+    },
+  },
+  ...(
+    [
+      ["invalid marker", "marker=WyJ4Il0"],
+      ["action not an action", "action=rename"],
+      ["since not a time", "since=yesterday"],
+      ["unknown filter", "status=pending"],
+    ] as const
+  ).map(
+    ([outcome, q]): Case => ({
+      route: "GET member-events",
+      outcome: `400 ${outcome}`,
+      status: 400,
+      trips: 0,
+      run: async () => send("GET", `/v2/member-events?${q}`, { who: who(project("x")) }),
+    }),
+  ),
+  {
+    route: "GET member-events",
+    outcome: "403 a user without roles (get_member_events)",
+    status: 403,
+    trips: 0,
+    run: async () => send("GET", "/v2/member-events", { who: who(project("x"), []) }),
+  },
+];
+
 /**
  * Checks beyond the count: a write is never preceded by a separate read in the same request
  * (check-then-write), so the round trip that carries it is the request's only one, and for the
@@ -817,6 +1330,7 @@ function expectFolded(c: Case, sent: Sent) {
 describe.each([
   ["member routes (SPEC §5)", memberCases],
   ["image routes (SPEC §8)", imageCases],
+  ["sharing routes (SPEC §12)", sharingCases],
 ])("round trips per request: %s", (_, cases) => {
   it.each(cases)("$route $outcome: $trips", async (c) => {
     const sent = await c.run();
@@ -903,4 +1417,138 @@ describe("the counting binding", () => {
     await session.batch([session.prepare("SELECT 1 AS v"), session.prepare("SELECT 2 AS v")]);
     expect(counting.trips.map((t) => t.kind)).toEqual(["first", "batch"]);
   });
+});
+
+// ------------------------------------------------------------------ rows read (D1 meta.rows_read)
+
+/**
+ * What the round trips of SPEC §12's routes cost inside D1: `meta.rows_read` (what D1 bills and
+ * what bounds a query's time), as the counting binding sees it on each D1Result. The budget
+ * below was set from measured figures with a margin (see the log line of each test): a page must
+ * not read the caller's whole share history.
+ */
+/**
+ * Budgets, from measured figures (a page of 25; see the tests' log lines): an inbox page read
+ * 77–78 rows (the same with 200 or 400 memberships), an outbox page of 200 memberships 407–431
+ * (its arm reads and sorts every membership of the owner's images); an events page 25–52.
+ */
+const SHARES_PAGE_BUDGET = 600;
+const EVENTS_PAGE_BUDGET = 100;
+
+describe("rows read by SPEC §12's routes", () => {
+  it("the counting binding reports D1's rows_read for all(), run() and batch()", async () => {
+    const counting = countingDb(env.DB);
+    await counting.db.prepare("SELECT ?1 AS v").bind(1).all();
+    await counting.db.batch([counting.db.prepare("SELECT 1 AS v"), counting.db.prepare("SELECT 2 AS v")]);
+    await counting.db.prepare("SELECT 1 AS v").first();
+    expect(counting.trips.map((t) => typeof t.rowsRead)).toEqual(["number", "number", "undefined"]);
+    expect(rowsRead(counting.trips.slice(0, 2))).not.toBeNull();
+    expect(rowsRead(counting.trips)).toBeNull();
+  });
+
+  it("each new route's successful request: rows read and written", async () => {
+    const lines: string[] = [];
+    for (const c of sharingCases.filter((c) => c.status === 200)) {
+      const sent = await c.run();
+      expect(sent.status, sent.text).toBe(200);
+      const read = rowsRead(sent.trips);
+      expect(read, `${c.route} ${c.outcome}`).not.toBeNull();
+      const written = sent.trips.reduce((n, t) => n + (t.rowsWritten ?? 0), 0);
+      lines.push(`${c.route} ${c.outcome}: ${read} read, ${written} written`);
+    }
+    console.log(`rows read per request (SPEC §12):\n  ${lines.join("\n  ")}`);
+  });
+
+  /** `images` images of a fresh owner, each shared with `members` (bulk, 100 images a call). */
+  async function shared(images: number, members: string[]) {
+    const owner = project("owner");
+    const ids: string[] = [];
+    for (let n = 0; n < images; n++) ids.push(await createImage(owner, { visibility: "shared" }));
+    for (let at = 0; at < ids.length; at += 100) {
+      const res = await bulk(who(owner), { images: ids.slice(at, at + 100), members });
+      expect(res.status, res.text).toBe(200);
+    }
+    return { owner, ids };
+  }
+
+  const page = async (caller: Who, query = "limit=25") => {
+    const first = await send("GET", `/v2/shares?${query}`, { who: caller });
+    expect(first.status, first.text).toBe(200);
+    expect((JSON.parse(first.text) as { shares: unknown[] }).shares).toHaveLength(25);
+    const second = await send("GET", `/v2/shares?${query}&marker=${markerOf(first)}`, { who: caller });
+    expect(second.status, second.text).toBe(200);
+    return { first: rowsRead(first.trips) as number, second: rowsRead(second.trips) as number };
+  };
+
+  it("GET /v2/shares, a page of 25 for a project with 200 memberships, as member or as owner", async () => {
+    // Inbox: the member of 200 images (of one owner). Outbox: the owner of two images with 100
+    // members each. And an inbox of 400, to show that an inbox page does not grow with it.
+    const inbox = project("inbox");
+    await shared(200, [inbox]);
+    const outbox = await shared(
+      2,
+      Array.from({ length: 100 }, () => project("m")),
+    );
+    const big = project("inbox");
+    await shared(400, [big]);
+    const figures = {
+      inbox200: await page(who(inbox)),
+      inbox400: await page(who(big)),
+      outbox200: await page(who(outbox.owner)),
+      filtered: await page(who(outbox.owner), "status=pending&limit=25"),
+    };
+    console.log(
+      `GET /v2/shares rows read, a page of 25 (first page, second page): ${JSON.stringify(figures)}`,
+    );
+    for (const [name, f] of Object.entries(figures)) {
+      expect(f.first, name).toBeLessThan(SHARES_PAGE_BUDGET);
+      expect(f.second, name).toBeLessThan(SHARES_PAGE_BUDGET);
+    }
+  }, 120_000);
+
+  /**
+   * An admin lists every membership (SPEC §12.2); src/shares/store.ts means its page to be "one
+   * walk of image_members_by_created", which stops after the page. So a page costs about what a
+   * project's inbox page costs, however many memberships the database holds.
+   */
+  it("GET /v2/shares, a page of 25 for an admin reads no more than a project's page, whatever the database holds", async () => {
+    await shared(300, [project("m")]);
+    const total = (await env.DB.prepare("SELECT COUNT(*) AS n FROM image_members").first<{ n: number }>())?.n;
+    const figures = {
+      admin: await page(adminWho()),
+      adminPending: await page(adminWho(), "status=pending&limit=25"),
+    };
+    console.log(
+      `GET /v2/shares rows read by an admin, a page of 25 (first page, second page): ${JSON.stringify(figures)}; ${total} memberships in the database`,
+    );
+    for (const [name, f] of Object.entries(figures)) {
+      expect(f.first, name).toBeLessThan(SHARES_PAGE_BUDGET);
+      expect(f.second, name).toBeLessThan(SHARES_PAGE_BUDGET);
+    }
+  }, 120_000);
+
+  it("GET /v2/member-events, a page of 25: a project with 200 records, and an admin", async () => {
+    const inbox = project("inbox");
+    const { owner } = await shared(200, [inbox]);
+    const events = async (caller: Who, query = "limit=25") => {
+      const first = await send("GET", `/v2/member-events?${query}`, { who: caller });
+      expect(first.status, first.text).toBe(200);
+      expect((JSON.parse(first.text) as { events: unknown[] }).events).toHaveLength(25);
+      const second = await send("GET", `/v2/member-events?${query}&marker=${markerOf(first)}`, {
+        who: caller,
+      });
+      return { first: rowsRead(first.trips) as number, second: rowsRead(second.trips) as number };
+    };
+    const figures = {
+      member: await events(who(inbox)),
+      owner: await events(who(owner)),
+      admin: await events(adminWho()),
+      adminByAction: await events(adminWho(), "action=create&limit=25"),
+    };
+    console.log(`GET /v2/member-events rows read, a page of 25 (first, second): ${JSON.stringify(figures)}`);
+    for (const f of Object.values(figures)) {
+      expect(f.first).toBeLessThan(EVENTS_PAGE_BUDGET);
+      expect(f.second).toBeLessThan(EVENTS_PAGE_BUDGET);
+    }
+  }, 120_000);
 });
