@@ -4,9 +4,9 @@ import { guard } from "./db/guard";
 import { schemas, versions } from "./discovery/routes";
 import type { AppEnv } from "./env";
 import { corsWhenConfigured } from "./http/cors";
-import { errorResponse, onError } from "./http/errors";
+import { errorResponse, onError, RESOURCE_NOT_FOUND } from "./http/errors";
 import { requestId } from "./http/request-id";
-import { allowOnly, NOT_FOUND } from "./http/routing";
+import { allowOnly } from "./http/routing";
 import { imageActions } from "./images/action-routes";
 import { imageFile } from "./images/file-routes";
 import { images } from "./images/routes";
@@ -44,7 +44,7 @@ export function buildApp(): Hono<AppEnv> {
   app.route("/v2/shares", shares);
   app.route("/v2/member-events", memberEvents);
   // Rendered here rather than thrown: a throw from notFound skips the middleware's after-part.
-  app.notFound((c) => errorResponse(c.req.header("Accept"), 404, NOT_FOUND));
+  app.notFound((c) => errorResponse(c.req.header("Accept"), 404, RESOURCE_NOT_FOUND));
   app.onError(onError);
   return app;
 }

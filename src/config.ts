@@ -1,4 +1,5 @@
-import { ApiError, UNAVAILABLE } from "./http/errors";
+import { unavailable } from "./http/errors";
+import { log } from "./log";
 
 const DEFAULT_MEMBER_QUOTA = 128;
 
@@ -7,10 +8,8 @@ export function memberQuota(env: Cloudflare.Env): number {
   const raw = (env.IMAGE_MEMBER_QUOTA ?? "").trim();
   if (raw === "") return DEFAULT_MEMBER_QUOTA;
   if (!/^-?\d+$/.test(raw)) {
-    console.error(
-      JSON.stringify({ level: "error", msg: `IMAGE_MEMBER_QUOTA ${JSON.stringify(raw)} is not an integer` }),
-    );
-    throw new ApiError(503, UNAVAILABLE, { "Retry-After": "30" });
+    log.error(`IMAGE_MEMBER_QUOTA ${JSON.stringify(raw)} is not an integer`);
+    throw unavailable();
   }
   return Number.parseInt(raw, 10);
 }
@@ -25,11 +24,8 @@ export function auditRetentionDays(env: Cloudflare.Env): number | null {
   const raw = (env.AUDIT_RETENTION_DAYS ?? "").trim();
   if (raw === "") return DEFAULT_AUDIT_RETENTION_DAYS;
   if (!/^\d{1,6}$/.test(raw) || Number(raw) < 1) {
-    console.error(
-      JSON.stringify({
-        level: "error",
-        msg: `AUDIT_RETENTION_DAYS ${JSON.stringify(raw)} is not a positive number of days; no record is purged`,
-      }),
+    log.error(
+      `AUDIT_RETENTION_DAYS ${JSON.stringify(raw)} is not a positive number of days; no record is purged`,
     );
     return null;
   }

@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import type { AppEnv } from "./env";
+import { detailOf, log } from "./log";
 import { type MemberAction, memberEvent } from "./members/events";
 import type { MemberRow } from "./members/store";
 
@@ -40,14 +41,10 @@ export function sendMemberEvents(
   return Promise.all(
     sends.map((sent) =>
       sent.catch((err: unknown) => {
-        console.error(
-          JSON.stringify({
-            level: "error",
-            request_id: requestId,
-            msg: `could not enqueue image.member.${action} for image ${rows[0]?.image_id}`,
-            detail: err instanceof Error ? err.message : String(err),
-          }),
-        );
+        log.error(`could not enqueue image.member.${action} for image ${rows[0]?.image_id}`, {
+          request_id: requestId,
+          detail: detailOf(err),
+        });
       }),
     ),
   ).then(() => undefined);

@@ -2,6 +2,7 @@ import { inContext } from "./audit/context";
 import { auditRetentionDays } from "./config";
 import { guard } from "./db/guard";
 import type { Db } from "./env";
+import { log } from "./log";
 import { MEMBER_COLUMNS, type MemberRow } from "./members/store";
 import { sendMemberEvents } from "./notify";
 
@@ -87,6 +88,6 @@ export async function scheduled(
   const at = controller.scheduledTime;
   const expired = await purgeExpired(db, env, at, (p) => ctx.waitUntil(p));
   const records = await purgeRecords(db, env, at);
-  console.log(JSON.stringify({ level: "info", msg: "purge", cron: controller.cron, expired, records }));
+  log.info("purge", { cron: controller.cron, expired, records });
   return { expired, records };
 }

@@ -34,3 +34,5 @@ export function makeCaller(
 
 /** A caller known to act for a project: what member and image routes require. */
 export type ProjectCaller = Caller & { projectId: string };
+
+export const isProjectCaller = (caller: Caller): caller is ProjectCaller => caller.projectId !== null;

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { ApiError, UNAUTHORIZED, UNAVAILABLE } from "../http/errors";
+import { ApiError, UNAUTHORIZED, unavailable } from "../http/errors";
+import { log } from "../log";
 import { type Caller, makeCaller, type Scope } from "./caller";
 import type { IdentityStrategy } from "./strategy";
 import { ExpiringLru, InFlight, sha256Hex } from "./token-cache";
@@ -106,13 +107,8 @@ const cachedEntry = z.object({
   until: z.number(),
 });
 
-function log(level: "info" | "warn" | "error", requestId: string | undefined, msg: string): void {
-  console[level](JSON.stringify({ level, request_id: requestId, msg }));
-}
-
-function unavailable(retryAfter: string): ApiError {
-  return new ApiError(503, UNAVAILABLE, { "Retry-After": retryAfter });
-}
+/** How long a client waits after Keystone could not answer; a misconfiguration gets the default. */
+const KEYSTONE_RETRY_AFTER_SECONDS = 5;
 
 /** KEYSTONE_URL may name the v3 API or the server root; both lead to the same two URLs. */
 function endpoints(raw: string): { api: string; root: string } | null {
@@ -131,8 +127,8 @@ function endpoints(raw: string): { api: string; root: string } | null {
 /** Read per request, so a misconfiguration answers 503 (fail closed) instead of guessing. */
 function configFor(env: Cloudflare.Env, requestId: string | undefined): KeystoneConfig {
   const misconfigured = (msg: string) => {
-    log("error", requestId, `${msg}; refusing every /v2 request`);
-    return unavailable("30");
+    log.error(`${msg}; refusing every /v2 request`, { request_id: requestId });
+    return unavailable();
   };
   const raw = (env.KEYSTONE_URL ?? "").trim();
   if (raw === "") throw misconfigured("AUTH_STRATEGY=keystone but KEYSTONE_URL is not set");
@@ -393,7 +389,9 @@ export function createKeystoneStrategy(deps: KeystoneDeps = {}): KeystoneStrateg
     });
     ctx.waitUntil(
       cache.put(cacheUrl(request, key), response).catch((err: unknown) => {
-        log("warn", requestId, `token cache write failed (${err instanceof Error ? err.name : "Error"})`);
+        log.warn(`token cache write failed (${err instanceof Error ? err.name : "Error"})`, {
+          request_id: requestId,
+        });
       }),
     );
   }
@@ -404,7 +402,7 @@ export function createKeystoneStrategy(deps: KeystoneDeps = {}): KeystoneStrateg
   }
 
   function unauthorized(cfg: KeystoneConfig, requestId: string | undefined, reason: string): ApiError {
-    log("info", requestId, `Keystone token refused: ${reason}`);
+    log.info(`Keystone token refused: ${reason}`, { request_id: requestId });
     return new ApiError(401, UNAUTHORIZED, { "WWW-Authenticate": `Keystone uri="${cfg.root}"` });
   }
 
@@ -424,12 +422,10 @@ export function createKeystoneStrategy(deps: KeystoneDeps = {}): KeystoneStrateg
     async projectKnown(env, projectId, requestId) {
       const cfg = configFor(env, requestId);
       if (!cfg.service) {
-        log(
-          "error",
-          requestId,
-          "VALIDATE_MEMBER_IDS=true needs KEYSTONE_SERVICE_* credentials; refusing to add members",
-        );
-        throw unavailable("30");
+        log.error("VALIDATE_MEMBER_IDS=true needs KEYSTONE_SERVICE_* credentials; refusing to add members", {
+          request_id: requestId,
+        });
+        throw unavailable();
       }
       // URL path segments that would name another resource, not a project.
       if (projectId === "." || projectId === "..") return false;
@@ -442,8 +438,10 @@ export function createKeystoneStrategy(deps: KeystoneDeps = {}): KeystoneStrateg
         known = await projectLookups.run(key, () => lookupProject(cfg, service, projectId));
       } catch (err) {
         if (!(err instanceof KeystoneUnavailable)) throw err;
-        log("error", requestId, `cannot look up project ${JSON.stringify(projectId)}: ${err.detail}`);
-        throw unavailable("5");
+        log.error(`cannot look up project ${JSON.stringify(projectId)}: ${err.detail}`, {
+          request_id: requestId,
+        });
+        throw unavailable(KEYSTONE_RETRY_AFTER_SECONDS);
       }
       if (cfg.ttlMs > 0) {
         if (known) knownProjects.set(key, true, now() + cfg.ttlMs);
@@ -474,8 +472,8 @@ export function createKeystoneStrategy(deps: KeystoneDeps = {}): KeystoneStrateg
         });
       } catch (err) {
         if (!(err instanceof KeystoneUnavailable)) throw err;
-        log("error", requestId, `cannot validate the token: ${err.detail}`);
-        throw unavailable("5");
+        log.error(`cannot validate the token: ${err.detail}`, { request_id: requestId });
+        throw unavailable(KEYSTONE_RETRY_AFTER_SECONDS);
       }
 
       if (!outcome.valid) {

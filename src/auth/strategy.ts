@@ -1,7 +1,8 @@
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../env";
-import { ApiError, UNAUTHORIZED, UNAVAILABLE } from "../http/errors";
-import type { Caller, ProjectCaller } from "./caller";
+import { ApiError, UNAUTHORIZED, unavailable } from "../http/errors";
+import { log } from "../log";
+import { type Caller, isProjectCaller, type ProjectCaller } from "./caller";
 import { keystone } from "./keystone";
 import { trustedHeaders } from "./trusted-headers";
 
@@ -30,23 +31,16 @@ export function strategyFor(env: Cloudflare.Env, requestId: string): IdentityStr
   const name = env.AUTH_STRATEGY ?? "";
   const strategy = STRATEGIES[name];
   if (!strategy) {
-    console.error(
-      JSON.stringify({
-        level: "error",
-        request_id: requestId,
-        msg: `AUTH_STRATEGY ${JSON.stringify(name)} is not available; refusing every /v2 request`,
-      }),
-    );
-    throw new ApiError(503, UNAVAILABLE, { "Retry-After": "30" });
+    log.error(`AUTH_STRATEGY ${JSON.stringify(name)} is not available; refusing every /v2 request`, {
+      request_id: requestId,
+    });
+    throw unavailable();
   }
   if (strategy === trustedHeaders && !warned.has(name)) {
     warned.add(name);
-    console.warn(
-      JSON.stringify({
-        level: "warn",
-        request_id: requestId,
-        msg: "AUTH_STRATEGY=trusted-headers: identity headers are trusted as sent; use only behind a gateway that sets them",
-      }),
+    log.warn(
+      "AUTH_STRATEGY=trusted-headers: identity headers are trusted as sent; use only behind a gateway that sets them",
+      { request_id: requestId },
     );
   }
   return strategy;
@@ -60,8 +54,8 @@ export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
 
 /** Member and image routes act for a project: a caller without one is not authorized. */
 export function projectCaller(caller: Caller): ProjectCaller {
-  if (caller.projectId === null) throw new ApiError(401, UNAUTHORIZED);
-  return caller as ProjectCaller;
+  if (!isProjectCaller(caller)) throw new ApiError(401, UNAUTHORIZED);
+  return caller;
 }
 
 export const requireProject = createMiddleware<AppEnv>(async (c, next) => {

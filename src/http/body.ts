@@ -37,10 +37,23 @@ const LONE_SURROGATE = /\p{Cs}/u;
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 /**
+ * The request again with `text` as its body, declared as JSON: what the route's zod validator
+ * (`validate("json", …)`) then reads through c.req.json(). HonoRequest keeps a body it has read
+ * (bodyCache) across a change of `raw`, so this is only for a body nobody read through c.req:
+ * jsonBody reads the raw stream, and a reader before it would have left `raw` used, which fails.
+ */
+export function withJsonBody(request: Request, text: string): Request {
+  const headers = new Headers(request.headers);
+  headers.set("Content-Type", "application/json");
+  // The client's length counted the bytes it sent, not this text.
+  headers.delete("Content-Length");
+  return new Request(request.url, { method: request.method, headers, body: text });
+}
+
+/**
  * JSON bodies (SPEC §2): parsed as JSON whatever the Content-Type, at most `limit` bytes; other
- * methods than POST, PUT and PATCH must not carry one. The parsed value is handed to the zod
- * validator of the route by presenting the request as JSON, so every body still goes through
- * @hono/zod-validator.
+ * methods than POST, PUT and PATCH must not carry one. The checked text becomes the request's
+ * body, declared as JSON, so every body still goes through @hono/zod-validator.
  */
 export const jsonBody = (limit: number) =>
   createMiddleware<AppEnv>(async (c, next) => {
@@ -69,10 +82,6 @@ export const jsonBody = (limit: number) =>
     } catch {
       throw new ApiError(400, "Malformed JSON in request body.");
     }
-    const headers = new Headers(c.req.raw.headers);
-    headers.set("Content-Type", "application/json");
-    c.req.raw = new Request(c.req.raw.url, { method, headers });
-    // Hono caches body promises here (its type says string); json() parses this text again.
-    (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve(text);
+    c.req.raw = withJsonBody(c.req.raw, text);
     await next();
   });

@@ -45,5 +45,3 @@ export function decodeMarker(
     return null;
   }
 }
-
-export const INVALID_MARKER = "Invalid marker.";

@@ -1,5 +1,6 @@
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../env";
+import { log } from "../log";
 import { ApiError } from "./errors";
 
 declare global {
@@ -34,13 +35,9 @@ export const limitMemberWrites = createMiddleware<AppEnv>(async (c, next) => {
   try {
     ({ success } = await limiter.limit({ key: `member-writes:${project ?? ""}` }));
   } catch (err) {
-    console.error(
-      JSON.stringify({
-        level: "error",
-        request_id: c.get("requestId"),
-        msg: `rate limiter failed (${err instanceof Error ? err.name : "Error"}); write not limited`,
-      }),
-    );
+    log.error(`rate limiter failed (${err instanceof Error ? err.name : "Error"}); write not limited`, {
+      request_id: c.get("requestId"),
+    });
   }
   if (!success) throw new ApiError(429, RATE_LIMITED, { "Retry-After": RATE_LIMIT_RETRY_AFTER });
   await next();

@@ -11,5 +11,3 @@ export function allowOnly(app: Hono<AppEnv>, path: string, methods: string[]): v
     throw new ApiError(405, "The method is not allowed for the requested URL.", { Allow: allow });
   });
 }
-
-export const NOT_FOUND = "The resource could not be found.";

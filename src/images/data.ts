@@ -1,3 +1,4 @@
+import { detailOf, log } from "../log";
 import type { StoredData } from "./file-store";
 
 /**
@@ -233,13 +234,9 @@ export async function discardImageData(bucket: R2Bucket, imageId: string, reques
   try {
     await bucket.delete(objectKey(imageId));
   } catch (err) {
-    console.error(
-      JSON.stringify({
-        level: "error",
-        request_id: requestId,
-        msg: `image data ${objectKey(imageId)} could not be deleted; remove it by hand`,
-        detail: err instanceof Error ? err.message : String(err),
-      }),
-    );
+    log.error(`image data ${objectKey(imageId)} could not be deleted; remove it by hand`, {
+      request_id: requestId,
+      detail: detailOf(err),
+    });
   }
 }

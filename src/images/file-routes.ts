@@ -5,6 +5,7 @@ import type { AppEnv } from "../env";
 import { ApiError } from "../http/errors";
 import { allowOnly } from "../http/routing";
 import { validate } from "../http/validate";
+import { detailOf, log } from "../log";
 import { discardImageData, getImageData, putImageData } from "./data";
 import { abandonUpload, beginUpload, finishUpload, type StoredData } from "./file-store";
 import { authorizer, DOWNLOAD, UPLOAD, uploadStateError } from "./rules";
@@ -110,12 +111,8 @@ imageFile.get(PATH, validate("param", imageParam), async (c) => {
 });
 
 function logCleanup(requestId: string, imageId: string, err: unknown) {
-  console.error(
-    JSON.stringify({
-      level: "error",
-      request_id: requestId,
-      msg: `image ${imageId} could not be returned to queued after a failed upload`,
-      detail: err instanceof Error ? err.message : String(err),
-    }),
-  );
+  log.error(`image ${imageId} could not be returned to queued after a failed upload`, {
+    request_id: requestId,
+    detail: detailOf(err),
+  });
 }

@@ -1,8 +1,8 @@
-import { ApiError } from "../http/errors";
+import { ApiError, notAuthorizedText, RESOURCE_NOT_FOUND } from "../http/errors";
 import type { Credentials, Target } from "../policy/check";
 import { allows, type Policy } from "../policy/policy";
+import type { Step } from "../policy/steps";
 import * as steps from "../policy/steps";
-import { notAuthorizedText, RESOURCE_NOT_FOUND, type Step } from "../policy/steps";
 import { READ_ONLY, RESERVED, RESERVED_NAMESPACE } from "./schemas";
 
 /**

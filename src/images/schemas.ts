@@ -16,6 +16,8 @@ export type ImageIdParam = z.output<typeof imageIdParam>;
 export const imageParam = z.object({ image_id: imageIdParam });
 
 export const VISIBILITIES = ["public", "community", "shared", "private"] as const;
+/** An image's visibility: what a client may write and, by the table's CHECK, what a row holds. */
+export type Visibility = (typeof VISIBILITIES)[number];
 const CONTAINER_FORMATS = ["ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed"] as const;
 const DISK_FORMATS = [
   "ami",

@@ -3,10 +3,12 @@ import { flag, isUniqueViolation, now, Params } from "../db/sql";
 import type { Db } from "../env";
 import { membershipSql, type TargetImage } from "../policy/image-target";
 import { type ListPlan, NOT_NULL_KEYS } from "./list";
-import type { ImageDocument } from "./schemas";
+import type { ImageDocument, Visibility } from "./schemas";
 
 /** All image SQL. Column names stay here and in view.ts. A row is what the rules read, and more. */
 export interface ImageRow extends TargetImage {
+  /** The policy target takes any text; a row holds what migrations/0001's CHECK lets in. */
+  visibility: Visibility;
   tags: string;
   created_at: string;
   updated_at: string;
@@ -78,7 +80,7 @@ export function documentOf(row: ImageRow): ImageDocument {
   return {
     ...(JSON.parse(row.properties) as Record<string, string>),
     name: row.name,
-    visibility: row.visibility as ImageDocument["visibility"],
+    visibility: row.visibility,
     protected: row.protected === 1,
     os_hidden: row.os_hidden === 1,
     container_format: row.container_format as ImageDocument["container_format"],

@@ -1,5 +1,6 @@
 import { keystone } from "../auth/keystone";
-import { ApiError, UNAVAILABLE } from "../http/errors";
+import { ApiError, unavailable } from "../http/errors";
+import { log } from "../log";
 
 /**
  * VALIDATE_MEMBER_IDS (issue 10): with AUTH_STRATEGY=keystone, a member id must be a project
@@ -7,22 +8,22 @@ import { ApiError, UNAVAILABLE } from "../http/errors";
  */
 const warned = new Set<string>();
 
-function log(level: "warn" | "error", requestId: string | undefined, msg: string): void {
-  console[level](JSON.stringify({ level, request_id: requestId, msg }));
-}
-
 /** Whether adds check member ids against Keystone; anything but true/false fails closed (503). */
 export function validatesMemberIds(env: Cloudflare.Env, requestId?: string): boolean {
   const raw = (env.VALIDATE_MEMBER_IDS ?? "").trim().toLowerCase();
   if (raw === "" || raw === "false") return false;
   if (raw !== "true") {
-    log("error", requestId, `VALIDATE_MEMBER_IDS ${JSON.stringify(raw)} is neither true nor false`);
-    throw new ApiError(503, UNAVAILABLE, { "Retry-After": "30" });
+    log.error(`VALIDATE_MEMBER_IDS ${JSON.stringify(raw)} is neither true nor false`, {
+      request_id: requestId,
+    });
+    throw unavailable();
   }
   if (env.AUTH_STRATEGY !== "keystone") {
     if (!warned.has(env.AUTH_STRATEGY ?? "")) {
       warned.add(env.AUTH_STRATEGY ?? "");
-      log("warn", requestId, "VALIDATE_MEMBER_IDS=true has no effect without AUTH_STRATEGY=keystone");
+      log.warn("VALIDATE_MEMBER_IDS=true has no effect without AUTH_STRATEGY=keystone", {
+        request_id: requestId,
+      });
     }
     return false;
   }

@@ -1,17 +1,16 @@
-import { ApiError } from "../http/errors";
-import type { ImageIdParam } from "../images/schemas";
+import { ApiError, notAuthorizedText, RESOURCE_NOT_FOUND } from "../http/errors";
+import type { ImageIdParam, Visibility } from "../images/schemas";
 import type { Credentials } from "../policy/check";
+import type { Step } from "../policy/steps";
 import * as steps from "../policy/steps";
-import { notAuthorizedText, RESOURCE_NOT_FOUND, type Step } from "../policy/steps";
 
 /**
  * Who may do what with members (SPEC §4, §5, §11), as Glance decides it: each route is a list of
  * steps (src/policy/steps.ts) in Glance's order, each a rule and the answer when it fails. The
  * store puts the same steps in its write's WHERE; the route explains a refusal with them.
  */
-export type Visibility = "public" | "community" | "shared" | "private";
 
-/** What one statement read about the image for this caller. */
+/** What one statement read about the image for this caller (src/images/store.ts `facts`). */
 export interface ImageAccess extends steps.ImageFacts {
   visibility: Visibility;
 }
@@ -66,7 +65,7 @@ export const SHOW: readonly MemberStep[] = [
   ...policy("get_member", () => new ApiError(404, notAuthorizedText("get_member"))),
 ];
 
-/** PUT: these steps, then the member row (404), then UPDATE_AFTER_ROW. */
+/** PUT: these steps, then the member row (404), then UPDATE_AFTER_ROW, then the body's status (400). */
 export const UPDATE: readonly MemberStep[] = [
   visible,
   { rule: "takes_members", fail: notAllowed("update") },
@@ -95,7 +94,10 @@ export const SET_EXPIRY: readonly MemberStep[] = [
   ...policy("set_member_expiry"),
 ];
 
-/** The first refusal of these steps for this image (member routes never hide behind get_image). */
+/**
+ * The first refusal of these steps for this image. No member step is hiddenUnlessGetImage: a
+ * failing get_image answers for itself (404, RESOURCE_NOT_FOUND).
+ */
 export const refusal = (
   p: Parameters<typeof steps.refusal>[0],
   creds: Credentials,
@@ -118,7 +120,7 @@ export const mayReadMember = (creds: Credentials, image: ImageAccess, memberId: 
 
 export const INVALID_STATUS = 'Incorrect request: Status must be "pending", "accepted" or "rejected".';
 
-/** POST step 6: the quota, as the store found it when the insert did not happen. */
+/** POST (SPEC §5.1 step 6): the quota, as the store counted it when the insert did not happen. */
 export function quotaExceeded(ask: Ask, attempted: number, quota: number): ApiError {
   return new ApiError(
     413,

@@ -30,16 +30,16 @@ export interface Asker {
 /** The route's rules as SQL over image `i`, placeholders from the statement's Params. */
 export type Guard = (param: (v: unknown) => string) => string;
 
-type AccessRow = Omit<ImageAccess, "callerIsMember"> & { caller_is_member: 0 | 1 };
-
-interface AccessWithMemberRow extends AccessRow {
-  m_image_id: string | null;
-  m_member_id: string | null;
-  m_status: MemberStatus | null;
-  m_created_at: string | null;
-  m_updated_at: string | null;
+/** The member columns of ACCESS_WITH_MEMBER: the row, or all NULL when the LEFT JOIN found none. */
+interface MemberColumns {
+  m_image_id: string;
+  m_member_id: string;
+  m_status: MemberStatus;
+  m_created_at: string;
+  m_updated_at: string;
   m_expires_at: string | null;
 }
+type AccessWithMemberRow = FactsRow & (MemberColumns | { [K in keyof MemberColumns]: null });
 
 export const MEMBER_COLUMNS = "image_id, member_id, status, created_at, updated_at, expires_at";
 
@@ -53,18 +53,14 @@ const ACCESS_WITH_MEMBER = `SELECT ${ACCESS}, t.image_id AS m_image_id, t.member
   FROM images i LEFT JOIN live_members t ON t.image_id = i.id AND t.member_id = ?3
   WHERE i.id = ?1`;
 
-/** The image part of a row, decoded as the image store decodes it (the member columns ride along). */
-const access = (row: AccessRow | null | undefined) =>
-  facts(row as FactsRow | undefined) as ImageAccess | null;
-
 function memberOf(row: AccessWithMemberRow | null | undefined): MemberRow | null {
-  if (!row || row.m_member_id === null || row.m_image_id === null) return null;
+  if (!row || row.m_member_id === null) return null;
   return {
     image_id: row.m_image_id,
     member_id: row.m_member_id,
-    status: row.m_status as MemberStatus,
-    created_at: row.m_created_at as string,
-    updated_at: row.m_updated_at as string,
+    status: row.m_status,
+    created_at: row.m_created_at,
+    updated_at: row.m_updated_at,
     expires_at: row.m_expires_at,
   };
 }
@@ -75,7 +71,8 @@ export interface Lookup {
 }
 
 function lookup(row: AccessWithMemberRow | null | undefined): Lookup {
-  return { image: access(row), member: memberOf(row) };
+  // The image part is decoded as the image store decodes it; the member columns ride along.
+  return { image: facts(row), member: memberOf(row) };
 }
 
 function readAccessWithMember(db: Db, imageId: string | null, asker: Asker, memberId: string) {
@@ -129,8 +126,8 @@ export async function addMember(
     const [before, replaced, inserted] = await inContext(db, actor, [read, replaceExpired, insert]);
     const member = inserted?.results[0] as MemberRow | undefined;
     if (member) return { kind: "added", member, expired: (replaced?.results ?? []) as MemberRow[] };
-    const row = before?.results[0] as (AccessRow & { member_count: number }) | undefined;
-    return { kind: "refused", image: access(row), memberCount: row?.member_count ?? 0 };
+    const row = before?.results[0] as (FactsRow & { member_count: number }) | undefined;
+    return { kind: "refused", image: facts(row), memberCount: row?.member_count ?? 0 };
   } catch (err) {
     // The INSERT's WHERE held (rules, quota), so the only way left to fail is the key.
     if (isUniqueViolation(err)) return { kind: "duplicate" };
@@ -159,7 +156,7 @@ export async function listMembers(
     .bind(imageId, asker.project, asker.admin ? 1 : 0)
     .all<AccessWithMemberRow>();
   return {
-    image: access(results[0]),
+    image: facts(results[0]),
     members: results.map(memberOf).filter((m): m is MemberRow => m !== null),
   };
 }

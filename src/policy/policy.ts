@@ -1,6 +1,7 @@
 import { parse as parseYaml } from "yaml";
 import type { Caller } from "../auth/caller";
-import { ApiError, UNAVAILABLE } from "../http/errors";
+import { unavailable } from "../http/errors";
+import { log } from "../log";
 import type { Check, Credentials, Rules, Target } from "./check";
 import { FIXED, RULE_SETS, type RuleSetName } from "./defaults";
 import { evaluate, explain, undefinedRuleRefs } from "./evaluate";
@@ -96,10 +97,6 @@ function unparseable(check: Check): string[] {
   }
 }
 
-function log(level: "warn" | "error", requestId: string, msg: string) {
-  console[level](JSON.stringify({ level, request_id: requestId, msg }));
-}
-
 const loaded = new Map<string, PolicyLoad>();
 
 /**
@@ -114,19 +111,18 @@ export function policyFor(env: Cloudflare.Env, requestId: string): Policy {
     load = loadPolicy(env.POLICY_DEFAULTS, env.POLICY_OVERRIDES);
     loaded.set(key, load);
     if (load.ok) {
-      for (const w of load.policy.warnings) log("warn", requestId, `policy: ${w}`);
+      for (const w of load.policy.warnings) log.warn(`policy: ${w}`, { request_id: requestId });
       if (load.policy.ruleSet === "legacy") {
-        log(
-          "warn",
-          requestId,
+        log.warn(
           "POLICY_DEFAULTS=legacy: roles other than admin are ignored (Glance before the secure-RBAC defaults)",
+          { request_id: requestId },
         );
       }
     }
   }
   if (!load.ok) {
-    log("error", requestId, `policy: ${load.error}; refusing every /v2 request`);
-    throw new ApiError(503, UNAVAILABLE, { "Retry-After": "30" });
+    log.error(`policy: ${load.error}; refusing every /v2 request`, { request_id: requestId });
+    throw unavailable();
   }
   return load.policy;
 }

@@ -74,9 +74,3 @@ export function guardSql<A>(
     .map((s) => sqlText(reduce(checkFor(p, s.rule, creds), { creds, rules: p.rules, param })));
   return [...new Set(parts)].join(" AND ") || "1";
 }
-
-/** Glance's words for a rule that failed (oslo.policy's PolicyNotAuthorized via Glance). */
-export const notAuthorizedText = (rule: string) => `You are not authorized to complete ${rule} action.`;
-
-/** ImageAPIPolicy's NotFound: no explanation, so webob's default text. */
-export const RESOURCE_NOT_FOUND = "The resource could not be found.";

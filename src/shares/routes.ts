@@ -4,8 +4,8 @@ import { projectCaller, requireProject } from "../auth/strategy";
 import { memberQuota } from "../config";
 import type { AppEnv } from "../env";
 import { jsonBody, MEMBER_BODY_LIMIT } from "../http/body";
-import { ApiError } from "../http/errors";
-import { DEFAULT_LIMIT, decodeMarker, encodeMarker, INVALID_MARKER } from "../http/paging";
+import { ApiError, INVALID_MARKER, notAuthorizedText } from "../http/errors";
+import { DEFAULT_LIMIT, decodeMarker, encodeMarker } from "../http/paging";
 import { limitMemberWrites } from "../http/rate-limit";
 import { allowOnly } from "../http/routing";
 import { validate } from "../http/validate";
@@ -14,7 +14,6 @@ import { requireKnownProject, validatesMemberIds } from "../members/project-chec
 import { ADD, type Ask, guardSql, imageNotFound, quotaExceeded, refusal } from "../members/rules";
 import { notifyMembers } from "../notify";
 import { allows } from "../policy/policy";
-import { notAuthorizedText } from "../policy/steps";
 import { bulkShareBody, sharesQuery } from "./schemas";
 import { type BulkImageFacts, bulkShare, listShares, readBulkImages } from "./store";
 import { bulkShareView, shareView } from "./view";

@@ -1,6 +1,7 @@
 import { type Actor, inContext } from "../audit/context";
 import { now, Params } from "../db/sql";
 import type { Db } from "../env";
+import type { Visibility } from "../images/schemas";
 import { FACTS_COLUMNS, type FactsRow, facts } from "../images/store";
 import { EXPIRED } from "../members/live";
 import type { ImageAccess } from "../members/rules";
@@ -12,7 +13,7 @@ import { MEMBER_COLUMNS, MEMBER_COUNT, type MemberRow } from "../members/store";
 export interface ShareRow extends MemberRow {
   image_name: string | null;
   image_owner: string | null;
-  image_visibility: string;
+  image_visibility: Visibility;
 }
 
 const SHARE_COLUMNS = `m.image_id, i.name AS image_name, i.owner AS image_owner,
@@ -192,10 +193,13 @@ const readImages = (db: Db, project: string, imagesJson: string, membersJson: st
     )
     .bind(imagesJson, project, membersJson);
 
+/** A row of readImages: the image's columns, or NULLs where the LEFT JOIN found no image. */
+type BulkImageRow = (FactsRow | { id: null }) & { member_count: number; new_count: number };
+
 function imageFacts(result: D1Result<unknown> | undefined): BulkImageFacts[] {
-  const found = (result?.results ?? []) as (FactsRow & { member_count: number; new_count: number })[];
+  const found = (result?.results ?? []) as BulkImageRow[];
   return found.map((row) => ({
-    image: row.id === null ? null : (facts(row) as ImageAccess),
+    image: row.id === null ? null : facts(row),
     memberCount: row.member_count,
     newCount: row.new_count,
   }));

@@ -73,10 +73,10 @@ interface Run {
   report: Record<string, unknown> | undefined;
 }
 
-let logs: MockInstance<typeof console.log>;
+let logs: MockInstance<typeof console.info>;
 let errors: MockInstance<typeof console.error>;
 beforeEach(async () => {
-  logs = vi.spyOn(console, "log").mockImplementation(() => {});
+  logs = vi.spyOn(console, "info").mockImplementation(() => {});
   errors = vi.spyOn(console, "error").mockImplementation(() => {});
   // Memberships first: removing them writes records, removed next.
   await env.DB.batch([
