@@ -1,5 +1,6 @@
 import { Hono } from "hono";
-import { projectCaller, requireProject } from "../auth/strategy";
+import { projectCaller } from "../auth/caller";
+import { requireProject } from "../auth/strategy";
 import type { AppEnv } from "../env";
 import { jsonBody, MEMBER_BODY_LIMIT } from "../http/body";
 import { ApiError, INVALID_MARKER, notAuthorizedText } from "../http/errors";

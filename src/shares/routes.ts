@@ -1,7 +1,6 @@
 import { Hono } from "hono";
-import { actorOf } from "../audit/actor";
-import { projectCaller, requireProject } from "../auth/strategy";
-import { memberQuota } from "../config";
+import { projectCaller } from "../auth/caller";
+import { requireProject } from "../auth/strategy";
 import type { AppEnv } from "../env";
 import { jsonBody, MEMBER_BODY_LIMIT } from "../http/body";
 import { ApiError, INVALID_MARKER, notAuthorizedText } from "../http/errors";
@@ -10,12 +9,12 @@ import { limitMemberWrites } from "../http/rate-limit";
 import { allowOnly } from "../http/routing";
 import { validate } from "../http/validate";
 import { pageLinks } from "../images/list";
-import { requireKnownProject, validatesMemberIds } from "../members/project-check";
-import { ADD, type Ask, guardSql, imageNotFound, quotaExceeded, refusal } from "../members/rules";
+import { writerOf } from "../members/writes";
 import { notifyMembers } from "../notify";
 import { allows } from "../policy/policy";
+import { shareMany } from "./bulk";
 import { bulkShareBody, sharesQuery } from "./schemas";
-import { type BulkImageFacts, bulkShare, listShares, readBulkImages } from "./store";
+import { listShares } from "./store";
 import { bulkShareView, shareView } from "./view";
 
 /** /v2/shares (SPEC §12.2, §12.3): memberships across images, and many at once. */
@@ -57,53 +56,9 @@ shares.get("/", validate("query", sharesQuery), async (c) => {
 });
 
 shares.post("/", validate("json", bulkShareBody), async (c) => {
-  const body = c.req.valid("json");
-  const project = projectCaller(c.get("caller")).projectId;
-  const policy = c.get("policy");
-  const creds = c.get("creds");
-  const quota = memberQuota(c.env);
-  const guard = (param: (v: unknown) => string) => guardSql(policy, creds, ADD, param);
-  /** The first image, in request order, that refuses: SPEC §12.3's answer. */
-  const explain = (found: BulkImageFacts[]): ApiError | null => {
-    for (const [n, image] of body.images.entries()) {
-      const ask: Ask = { image: { raw: image.raw, id: image.id } };
-      const f = found[n];
-      if (!f?.image) return imageNotFound(ask);
-      const refused = refusal(policy, creds, ADD, f.image, ask);
-      if (refused) return refused;
-      if (quota >= 0 && f.newCount > 0 && f.memberCount + f.newCount > quota) {
-        return quotaExceeded(ask, f.memberCount + f.newCount, quota);
-      }
-    }
-    return null;
-  };
-  const ids = body.images.map((i) => i.id);
-  if (validatesMemberIds(c.env, c.get("requestId"))) {
-    // As for a single add: Keystone is asked only once the rules let this caller share every
-    // image, so it is no oracle; the batch below still decides under the same rules.
-    const refused = explain(await readBulkImages(c.get("db"), project, ids, body.members));
-    if (refused) throw refused;
-    for (const member of body.members) await requireKnownProject(c.env, member, c.get("requestId"));
-  }
-  const result = await bulkShare(
-    c.get("db"),
-    project,
-    actorOf(c),
-    ids,
-    body.members,
-    body.expiresAt,
-    quota,
-    guard,
-  );
-  if (result.kind === "refused") {
-    // Read and verdict ran in one transaction: rules that pass mean the gate opened.
-    throw explain(result.images) ?? new Error("bulk share neither written nor refused");
-  }
-  notifyMembers(c, "delete", result.expired);
-  notifyMembers(
-    c,
-    "create",
-    result.rows.filter((r) => r.created),
-  );
-  return c.json({ shares: result.rows.map(bulkShareView) });
+  const shared = await shareMany(writerOf(c), c.env, c.req.valid("json"));
+  notifyMembers(c, "delete", shared.expired);
+  const created = shared.rows.filter((r) => r.created);
+  notifyMembers(c, "create", created);
+  return c.json({ shares: shared.rows.map(bulkShareView) });
 });
