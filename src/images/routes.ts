@@ -5,10 +5,11 @@ import { imageProject, requireImageCaller } from "../auth/strategy";
 import type { AppEnv } from "../env";
 import { IMAGE_BODY_LIMIT, jsonBody, withJsonBody } from "../http/body";
 import { ApiError } from "../http/errors";
+import { pageLinks } from "../http/paging";
 import { allowOnly } from "../http/routing";
 import { validate } from "../http/validate";
 import { discardImageData } from "./data";
-import { pageLinks, planList } from "./list";
+import { planList } from "./list";
 import { parseChanges, patchImage } from "./patch";
 import {
   authorizer,

@@ -3,18 +3,16 @@ import { projectCaller } from "../auth/caller";
 import { requireProject } from "../auth/strategy";
 import type { AppEnv } from "../env";
 import { jsonBody, MEMBER_BODY_LIMIT } from "../http/body";
-import { ApiError, INVALID_MARKER, notAuthorizedText } from "../http/errors";
-import { DEFAULT_LIMIT, decodeMarker, encodeMarker } from "../http/paging";
+import { DEFAULT_LIMIT, keysetLinks, markerKey } from "../http/paging";
 import { limitMemberWrites } from "../http/rate-limit";
 import { allowOnly } from "../http/routing";
 import { validate } from "../http/validate";
-import { pageLinks } from "../images/list";
 import { writerOf } from "../members/writes";
 import { notifyMembers } from "../notify";
-import { allows } from "../policy/policy";
+import { listingRefusal } from "../policy/policy";
 import { shareMany } from "./bulk";
 import { bulkShareBody, sharesQuery } from "./schemas";
-import { listShares } from "./store";
+import { listShares, shareKey } from "./store";
 import { bulkShareView, shareView } from "./view";
 
 /** /v2/shares (SPEC §12.2, §12.3): memberships across images, and many at once. */
@@ -25,16 +23,10 @@ shares.use("/", requireProject, limitMemberWrites, jsonBody(MEMBER_BODY_LIMIT));
 
 shares.get("/", validate("query", sharesQuery), async (c) => {
   const creds = c.get("creds");
-  if (!allows(c.get("policy"), "get_shares", creds, { project_id: creds.project_id })) {
-    throw new ApiError(403, notAuthorizedText("get_shares"));
-  }
+  const refused = listingRefusal(c.get("policy"), "get_shares", creds);
+  if (refused) throw refused;
   const q = c.req.valid("query");
-  let after: [string, string, string] | null = null;
-  if (q.marker !== undefined) {
-    const key = decodeMarker(q.marker, ["string", "string", "string"]);
-    if (!key) throw new ApiError(400, INVALID_MARKER);
-    after = key as [string, string, string];
-  }
+  const after = markerKey(q.marker, ["string", "string", "string"]);
   const limit = q.limit ?? DEFAULT_LIMIT;
   const rows = await listShares(c.get("db"), {
     project: creds.is_admin ? null : projectCaller(c.get("caller")).projectId,
@@ -46,12 +38,7 @@ shares.get("/", validate("query", sharesQuery), async (c) => {
     limit,
     after,
   });
-  const last = rows.length > 0 && rows.length === limit ? rows.at(-1) : undefined;
-  const links = pageLinks(
-    new URL(c.req.url),
-    last ? encodeMarker([last.created_at, last.image_id, last.member_id]) : null,
-    "/v2/shares",
-  );
+  const links = keysetLinks(new URL(c.req.url), "/v2/shares", rows, limit, shareKey);
   return c.json({ shares: rows.map(shareView), ...links, schema: "/v2/schemas/shares" });
 });
 
