@@ -1,3 +1,5 @@
+import { ApiError, UNAUTHORIZED } from "../http/errors";
+
 /** What a token is scoped to (Keystone): a project, the system, a domain. */
 export type Scope = "project" | "system" | "domain";
 
@@ -36,3 +38,9 @@ export function makeCaller(
 export type ProjectCaller = Caller & { projectId: string };
 
 export const isProjectCaller = (caller: Caller): caller is ProjectCaller => caller.projectId !== null;
+
+/** Member and image routes act for a project: a caller without one is not authorized. */
+export function projectCaller(caller: Caller): ProjectCaller {
+  if (!isProjectCaller(caller)) throw new ApiError(401, UNAUTHORIZED);
+  return caller;
+}

@@ -2,7 +2,7 @@ import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../env";
 import { ApiError, UNAUTHORIZED, unavailable } from "../http/errors";
 import { log } from "../log";
-import { type Caller, isProjectCaller, type ProjectCaller } from "./caller";
+import { type Caller, projectCaller } from "./caller";
 import { keystone } from "./keystone";
 import { trustedHeaders } from "./trusted-headers";
 
@@ -51,12 +51,6 @@ export const authenticate = createMiddleware<AppEnv>(async (c, next) => {
   c.set("caller", await strategy.identify(c.req.raw, c.env, c.executionCtx, c.get("requestId")));
   await next();
 });
-
-/** Member and image routes act for a project: a caller without one is not authorized. */
-export function projectCaller(caller: Caller): ProjectCaller {
-  if (!isProjectCaller(caller)) throw new ApiError(401, UNAUTHORIZED);
-  return caller;
-}
 
 export const requireProject = createMiddleware<AppEnv>(async (c, next) => {
   projectCaller(c.get("caller"));

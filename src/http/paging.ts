@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ApiError, INVALID_MARKER } from "./errors";
 
 /**
  * Keyset pages of SPEC §12's listings: `limit` (default 25, at most 1000, as GET /v2/images) and
@@ -44,4 +45,45 @@ export function decodeMarker(
   } catch {
     return null;
   }
+}
+
+type Shape = readonly ("string" | "number")[];
+type Key<S extends Shape> = { -readonly [K in keyof S]: S[K] extends "number" ? number : string };
+
+/** The key a marker of `shape` stands for: null without one, 400 when it is not one of ours. */
+export function markerKey<const S extends Shape>(marker: string | undefined, shape: S): Key<S> | null {
+  if (marker === undefined) return null;
+  const key = decodeMarker(marker, shape);
+  if (!key) throw new ApiError(400, INVALID_MARKER);
+  return key as Key<S>;
+}
+
+/**
+ * Glance's first/next links: the query as sent without marker, then marker=<last>. Also the
+ * links of SPEC §12's listings, under their own path.
+ */
+export function pageLinks(
+  url: URL,
+  lastId: string | null,
+  path = "/v2/images",
+): { first: string; next?: string } {
+  const params = new URLSearchParams(url.search);
+  params.delete("marker");
+  const query = params.toString();
+  const first = query ? `${path}?${query}` : path;
+  if (lastId === null) return { first };
+  params.append("marker", lastId);
+  return { first, next: `${path}?${params.toString()}` };
+}
+
+/** The links of a keyset page: `next` only after a full page, its marker the last row's key. */
+export function keysetLinks<R>(
+  url: URL,
+  path: string,
+  rows: readonly R[],
+  limit: number,
+  keyOf: (row: R) => readonly (string | number)[],
+): { first: string; next?: string } {
+  const last = rows.length > 0 && rows.length === limit ? rows.at(-1) : undefined;
+  return pageLinks(url, last ? encodeMarker(keyOf(last)) : null, path);
 }

@@ -21,17 +21,11 @@ for (const action of Object.keys(TRANSITIONS) as Action[]) {
     const az = authorizer(c.get("policy"), c.get("creds"));
     const { image_id } = c.req.valid("param");
     const { from, to } = TRANSITIONS[action];
+    const steps = STEPS[action];
     // One UPDATE from `from` to `to`, guarded by the rules; the read beside it explains the rest.
-    const { image, changed } = await setStatus(
-      c.get("db"),
-      project,
-      image_id.id,
-      from,
-      to,
-      az.guard(STEPS[action]),
-    );
+    const { image, changed } = await setStatus(c.get("db"), project, image_id.id, from, to, az.guard(steps));
     if (!changed) {
-      const settled = az.permit(STEPS[action], image, { image: image_id.raw });
+      const settled = az.permit(steps, image, { image: image_id.raw });
       // Already in the target status: Glance's no-op, 204 without a write.
       const refused = transitionError(action, settled.status);
       if (refused) throw refused;

@@ -5,12 +5,11 @@ import type { AppEnv } from "../env";
 import { ApiError } from "../http/errors";
 import { allowOnly } from "../http/routing";
 import { validate } from "../http/validate";
-import { detailOf, log } from "../log";
-import { discardImageData, getImageData, putImageData } from "./data";
-import { abandonUpload, beginUpload, finishUpload, type StoredData } from "./file-store";
-import { authorizer, DOWNLOAD, UPLOAD, uploadStateError } from "./rules";
+import { getImageData } from "./data";
+import { authorizer, DOWNLOAD } from "./rules";
 import { imageParam, uploadHeaders } from "./schemas";
 import { readImage } from "./store";
+import { uploadImageData } from "./upload";
 
 /** /v2/images/{image_id}/file: image data in and out (SPEC §8). */
 export const imageFile = new Hono<AppEnv>();
@@ -38,55 +37,17 @@ imageFile.put(
   validate("param", imageParam),
   validate("header", uploadHeaders),
   async (c) => {
-    const project = imageProject(c);
-    const az = authorizer(c.get("policy"), c.get("creds"));
-    const { image_id } = c.req.valid("param");
-    const length = c.req.valid("header")["content-length"] ?? null;
-    const db = c.get("db");
-    const uploadId = crypto.randomUUID();
-    const { image, started } = await beginUpload(db, project, image_id.id, uploadId, az.guard(UPLOAD));
-    if (!started || !image) {
-      const ask = { image: image_id.raw };
-      throw (
-        az.refusal(UPLOAD, image, ask) ??
-        (image && uploadStateError(image)) ??
-        new Error("upload neither started nor refused")
-      );
-    }
-    const id = image.id;
-    let stored: StoredData;
-    try {
-      stored = await putImageData(c.env.IMAGE_DATA, id, c.req.raw.body, length, image.disk_format);
-    } catch (err) {
-      // Also when the client went away: waitUntil lets the image return to `queued` regardless.
-      const restore = abandonUpload(db, id, uploadId).catch((e: unknown) =>
-        logCleanup(c.get("requestId"), id, e),
-      );
-      c.executionCtx.waitUntil(restore);
-      await restore;
-      throw err;
-    }
-    let finished: boolean;
-    try {
-      finished = await finishUpload(db, id, uploadId, stored);
-    } catch (err) {
-      // D1 failed at the last step: give the image back (queued) and its data up, unless the
-      // finish did commit, in which case the abandon matches nothing and the data stays.
-      const cleanup = abandonUpload(db, id, uploadId)
-        .then((back) => (back ? discardImageData(c.env.IMAGE_DATA, id, c.get("requestId")) : undefined))
-        .catch((e: unknown) => logCleanup(c.get("requestId"), id, e));
-      c.executionCtx.waitUntil(cleanup);
-      await cleanup;
-      throw err;
-    }
-    if (!finished) {
-      // Deleted (or re-created) during the upload: what was stored belongs to nobody.
-      await discardImageData(c.env.IMAGE_DATA, id, c.get("requestId"));
-      throw new ApiError(
-        410,
-        `Image ${image_id.raw} could not be found after upload. The image may have been deleted during the upload, cleaning up the chunks uploaded.`,
-      );
-    }
+    await uploadImageData({
+      db: c.get("db"),
+      bucket: c.env.IMAGE_DATA,
+      project: imageProject(c),
+      az: authorizer(c.get("policy"), c.get("creds")),
+      image: c.req.valid("param").image_id,
+      body: c.req.raw.body,
+      length: c.req.valid("header")["content-length"] ?? null,
+      requestId: c.get("requestId"),
+      waitUntil: (work) => c.executionCtx.waitUntil(work),
+    });
     return c.body(null, 204);
   },
 );
@@ -109,10 +70,3 @@ imageFile.get(PATH, validate("param", imageParam), async (c) => {
   if (image.checksum) headers["Content-MD5"] = image.checksum;
   return object.body ? c.body(object.body, 200, headers) : c.body(null, 200, headers);
 });
-
-function logCleanup(requestId: string, imageId: string, err: unknown) {
-  log.error(`image ${imageId} could not be returned to queued after a failed upload`, {
-    request_id: requestId,
-    detail: detailOf(err),
-  });
-}

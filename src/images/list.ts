@@ -142,21 +142,3 @@ export function planList(caller: { admin: boolean; project: string }, q: ListQue
     sort: sorting(q),
   };
 }
-
-/**
- * Glance's first/next links: the query as sent without marker, then marker=<last>. Also the
- * links of SPEC §12's listings, under their own path.
- */
-export function pageLinks(
-  url: URL,
-  lastId: string | null,
-  path = "/v2/images",
-): { first: string; next?: string } {
-  const params = new URLSearchParams(url.search);
-  params.delete("marker");
-  const query = params.toString();
-  const first = query ? `${path}?${query}` : path;
-  if (lastId === null) return { first };
-  params.append("marker", lastId);
-  return { first, next: `${path}?${params.toString()}` };
-}

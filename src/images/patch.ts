@@ -1,6 +1,16 @@
+import type { Db } from "../env";
 import { ApiError } from "../http/errors";
-import { checkReservedNamespace, checkWritableKeys } from "./rules";
-import { BASE_COLUMNS, checkDocument, type ImageDocument, type PatchOp } from "./schemas";
+import {
+  type Ask,
+  type Authorizer,
+  changeSteps,
+  checkReservedNamespace,
+  checkWritableKeys,
+  type ImageStep,
+  PATCH_READ,
+} from "./rules";
+import { BASE_COLUMNS, checkDocument, type ImageDocument, type ImageIdParam, type PatchOp } from "./schemas";
+import { documentOf, type ImageRow, readImage, updateImage } from "./store";
 
 /** One JSON-patch change on a top-level attribute, as Glance's deserializer leaves it. */
 export type Change = { op: "add" | "replace"; key: string; value: unknown } | { op: "remove"; key: string };
@@ -64,4 +74,37 @@ export function applyPatch(
     }
   }
   return doc;
+}
+
+/**
+ * PATCH /v2/images/{image_id} (SPEC §8): the image as it ends. Optimistic: the changes apply to
+ * the image as read, and the write happens only if nobody wrote in between and the rules asked
+ * on the way still hold for the image as it is then (a membership may have gone meanwhile);
+ * after three lost races, 409. Each try is one read and, unless the patch is empty, one write.
+ */
+export async function patchImage(
+  db: Db,
+  project: string,
+  az: Authorizer,
+  imageId: ImageIdParam,
+  changes: readonly Change[],
+): Promise<ImageRow> {
+  const ask: Ask = { image: imageId.raw };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const image = az.permit(PATCH_READ, await readImage(db, project, imageId.id), ask);
+    const asked: ImageStep[] = [...PATCH_READ];
+    const doc = checkDocument(
+      applyPatch(documentOf(image), changes, (change) => {
+        const value = change.op === "remove" ? undefined : change.value;
+        const list = changeSteps(change.op, change.key, value, image.owner);
+        az.permit(list, image, ask);
+        asked.push(...list);
+      }),
+    );
+    // Glance saves nothing for an empty patch.
+    if (changes.length === 0) return image;
+    const updated = await updateImage(db, image.id, image.revision, doc, az.guard(asked));
+    if (updated) return updated;
+  }
+  throw new ApiError(409, "The image was changed by another request; try again.");
 }

@@ -5,28 +5,25 @@ import { imageProject, requireImageCaller } from "../auth/strategy";
 import type { AppEnv } from "../env";
 import { IMAGE_BODY_LIMIT, jsonBody, withJsonBody } from "../http/body";
 import { ApiError } from "../http/errors";
+import { pageLinks } from "../http/paging";
 import { allowOnly } from "../http/routing";
 import { validate } from "../http/validate";
 import { discardImageData } from "./data";
-import { pageLinks, planList } from "./list";
-import { applyPatch, parseChanges } from "./patch";
+import { planList } from "./list";
+import { parseChanges, patchImage } from "./patch";
 import {
-  type Ask,
   authorizer,
-  changeSteps,
   checkReservedNamespace,
   checkWritableKeys,
   createRefusal,
   DELETE,
-  type ImageStep,
   LISTED,
   listRefusal,
   MARKER,
-  PATCH_READ,
   SHOW,
 } from "./rules";
 import { checkDocument, createImageBody, imageParam, listQuery, patchBodyV20, patchBodyV21 } from "./schemas";
-import { createImage, deleteImage, documentOf, listImages, readImage, updateImage } from "./store";
+import { createImage, deleteImage, listImages, readImage } from "./store";
 import { imageView } from "./view";
 
 /** /v2/images and /v2/images/{image_id} (SPEC §8). */
@@ -122,27 +119,8 @@ images.patch(
   async (c) => {
     const { project, az } = who(c);
     const { image_id } = c.req.valid("param");
-    const ask: Ask = { image: image_id.raw };
     const changes = parseChanges(c.req.valid("json"));
-    // Optimistic: apply the patch to what was read, write only if nobody wrote in between and
-    // the rules still hold for the image as it is then (a membership may have gone meanwhile).
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const image = az.permit(PATCH_READ, await readImage(c.get("db"), project, image_id.id), ask);
-      const asked: ImageStep[] = [...PATCH_READ];
-      const doc = checkDocument(
-        applyPatch(documentOf(image), changes, (change) => {
-          const value = change.op === "remove" ? undefined : change.value;
-          const list = changeSteps(change.op, change.key, value, image.owner);
-          az.permit(list, image, ask);
-          asked.push(...list);
-        }),
-      );
-      // Glance saves nothing for an empty patch.
-      if (changes.length === 0) return c.json(imageView(image));
-      const updated = await updateImage(c.get("db"), image.id, image.revision, doc, az.guard(asked));
-      if (updated) return c.json(imageView(updated));
-    }
-    throw new ApiError(409, "The image was changed by another request; try again.");
+    return c.json(imageView(await patchImage(c.get("db"), project, az, image_id, changes)));
   },
 );
 

@@ -1,6 +1,6 @@
 import { ApiError, notAuthorizedText, RESOURCE_NOT_FOUND } from "../http/errors";
 import type { Credentials, Target } from "../policy/check";
-import { allows, type Policy } from "../policy/policy";
+import { listingRefusal, type Policy } from "../policy/policy";
 import type { Step } from "../policy/steps";
 import * as steps from "../policy/steps";
 import { READ_ONLY, RESERVED, RESERVED_NAMESPACE } from "./schemas";
@@ -151,10 +151,7 @@ export function refusal(
  * images.py index: "may list at all" against a target holding only the caller's project;
  * each image listed must then pass get_image (LISTED, as SQL in the list's WHERE).
  */
-export function listRefusal(p: Policy, creds: Credentials): ApiError | null {
-  if (allows(p, "get_images", creds, { project_id: creds.project_id })) return null;
-  return forbidden(notAuthorizedText("get_images"));
-}
+export const listRefusal = (p: Policy, creds: Credentials) => listingRefusal(p, "get_images", creds);
 export const LISTED: readonly ImageStep[] = [{ rule: "get_image", fail: resourceNotFound }];
 /** The marker must be an image the caller sees (Glance's database layer, not the policy). */
 export const MARKER: readonly ImageStep[] = [visible(noImage)];

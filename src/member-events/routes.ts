@@ -1,13 +1,12 @@
 import { Hono } from "hono";
-import { projectCaller, requireProject } from "../auth/strategy";
+import { projectCaller } from "../auth/caller";
+import { requireProject } from "../auth/strategy";
 import type { AppEnv } from "../env";
 import { jsonBody, MEMBER_BODY_LIMIT } from "../http/body";
-import { ApiError, INVALID_MARKER, notAuthorizedText } from "../http/errors";
-import { DEFAULT_LIMIT, decodeMarker, encodeMarker } from "../http/paging";
+import { DEFAULT_LIMIT, keysetLinks, markerKey } from "../http/paging";
 import { allowOnly } from "../http/routing";
 import { validate } from "../http/validate";
-import { pageLinks } from "../images/list";
-import { allows } from "../policy/policy";
+import { listingRefusal } from "../policy/policy";
 import { memberEventsQuery } from "./schemas";
 import { listEvents } from "./store";
 import { eventView } from "./view";
@@ -20,16 +19,10 @@ memberEvents.use("/", requireProject, jsonBody(MEMBER_BODY_LIMIT));
 
 memberEvents.get("/", validate("query", memberEventsQuery), async (c) => {
   const creds = c.get("creds");
-  if (!allows(c.get("policy"), "get_member_events", creds, { project_id: creds.project_id })) {
-    throw new ApiError(403, notAuthorizedText("get_member_events"));
-  }
+  const refused = listingRefusal(c.get("policy"), "get_member_events", creds);
+  if (refused) throw refused;
   const q = c.req.valid("query");
-  let before: number | null = null;
-  if (q.marker !== undefined) {
-    const key = decodeMarker(q.marker, ["number"]);
-    if (!key) throw new ApiError(400, INVALID_MARKER);
-    before = key[0] as number;
-  }
+  const before = markerKey(q.marker, ["number"])?.[0] ?? null;
   const limit = q.limit ?? DEFAULT_LIMIT;
   const rows = await listEvents(c.get("db"), {
     project: creds.is_admin ? null : projectCaller(c.get("caller")).projectId,
@@ -40,7 +33,6 @@ memberEvents.get("/", validate("query", memberEventsQuery), async (c) => {
     limit,
     before,
   });
-  const last = rows.length > 0 && rows.length === limit ? rows.at(-1) : undefined;
-  const links = pageLinks(new URL(c.req.url), last ? encodeMarker([last.id]) : null, "/v2/member-events");
+  const links = keysetLinks(new URL(c.req.url), "/v2/member-events", rows, limit, (e) => [e.id]);
   return c.json({ events: rows.map(eventView), ...links, schema: "/v2/schemas/member-events" });
 });

@@ -41,3 +41,21 @@ export async function requireKnownProject(
 ): Promise<void> {
   if (!(await keystone.projectKnown(env, memberId, requestId))) throw unknownProject(memberId);
 }
+
+/**
+ * VALIDATE_MEMBER_IDS on: every member must be a project Keystone knows, asked one by one. Keystone
+ * is asked only once `refusalFirst` — a read under the add's rules that only refuses — finds
+ * nothing to refuse, so it is no oracle of project ids; the write that follows still carries the
+ * rules, so no grant rests on that read.
+ */
+export async function requireKnownMembers(
+  env: Cloudflare.Env,
+  requestId: string | undefined,
+  members: readonly string[],
+  refusalFirst: () => Promise<ApiError | null>,
+): Promise<void> {
+  if (!validatesMemberIds(env, requestId)) return;
+  const refused = await refusalFirst();
+  if (refused) throw refused;
+  for (const member of members) await requireKnownProject(env, member, requestId);
+}

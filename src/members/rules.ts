@@ -106,6 +106,14 @@ export const refusal = (
   ask: Ask,
 ) => steps.refusal(p, creds, list, image, ask, resourceNotFound);
 
+/** Why this caller may not add members to the image read (null: it does not exist), or null. */
+export const addRefusal = (
+  p: Parameters<typeof steps.refusal>[0],
+  creds: Credentials,
+  image: ImageAccess | null,
+  ask: Ask,
+): ApiError | null => (image ? refusal(p, creds, ADD, image, ask) : imageNotFound(ask));
+
 export const guardSql = steps.guardSql;
 
 /**

@@ -1,6 +1,6 @@
 import { parse as parseYaml } from "yaml";
 import type { Caller } from "../auth/caller";
-import { unavailable } from "../http/errors";
+import { ApiError, notAuthorizedText, unavailable } from "../http/errors";
 import { log } from "../log";
 import type { Check, Credentials, Rules, Target } from "./check";
 import { FIXED, RULE_SETS, type RuleSetName } from "./defaults";
@@ -168,6 +168,15 @@ export function checkFor(policy: Policy, rule: string, creds: Credentials): Chec
 /** Whether `rule` (a policy rule, or a FIXED one) holds for these credentials and target. */
 export function allows(policy: Policy, rule: string, creds: Credentials, target: Target): boolean {
   return evaluate(checkFor(policy, rule, creds), target, creds, policy.rules);
+}
+
+/**
+ * A listing's "may list at all" (images.py index, SPEC §12's listings): `rule` against a target
+ * holding only the caller's project; 403 in Glance's words when it fails.
+ */
+export function listingRefusal(policy: Policy, rule: string, creds: Credentials): ApiError | null {
+  if (allows(policy, rule, creds, { project_id: creds.project_id })) return null;
+  return new ApiError(403, notAuthorizedText(rule));
 }
 
 /** As `allows`, naming the sub-check that decided (the operator tool). */

@@ -31,6 +31,9 @@ export interface SharesPlan {
   after: [string, string, string] | null;
 }
 
+/** A share's place in listShares' order: the key its page's marker holds. */
+export const shareKey = (s: ShareRow): [string, string, string] => [s.created_at, s.image_id, s.member_id];
+
 /**
  * One page of memberships in (created_at, image_id, member_id) order, only of images that take
  * members and only live ones. A project's page is two index walks merged: its inbox (it is the
