@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { authenticate } from "./auth/strategy";
-import { guard } from "./db/guard";
+import { d1Bookmarks, d1Session } from "./db/session";
 import { schemas, versions } from "./discovery/routes";
 import type { AppEnv } from "./env";
 import { corsWhenConfigured } from "./http/cors";
@@ -21,6 +21,7 @@ export function buildApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use(requestId);
   app.use(corsWhenConfigured);
+  app.use("/v2/*", d1Bookmarks);
   app.use("/v2/*", authenticate);
   app.use("/v2/*", async (c, next) => {
     const policy = policyFor(c.env, c.get("requestId"));
@@ -28,10 +29,7 @@ export function buildApp(): Hono<AppEnv> {
     c.set("creds", credentialsOf(c.get("caller"), policy));
     await next();
   });
-  app.use("/v2/*", async (c, next) => {
-    c.set("db", guard(c.env.DB));
-    await next();
-  });
+  app.use("/v2/*", d1Session);
   allowOnly(app, "/", ["GET"]);
   allowOnly(app, "/versions", ["GET"]);
   app.route("/", versions);

@@ -13,6 +13,11 @@ export interface AppEnv {
     policy: Policy;
     creds: Credentials;
     db: Db;
+    /** The request's D1 session, the bookmark it started from (SPEC §13), and the projects
+     * besides the caller's whose next reads must see this request's writes. */
+    session: D1DatabaseSession | undefined;
+    sessionStart: string | null | undefined;
+    bookmarkFor: string[];
     /** PATCH only: which JSON-patch media type the body came as. */
     patchFormat: "v2.0" | "v2.1";
   };

@@ -1,4 +1,5 @@
 import type { Context } from "hono";
+import { alsoRemember } from "./db/session";
 import type { AppEnv } from "./env";
 import { detailOf, log } from "./log";
 import { type MemberAction, memberEvent } from "./members/events";
@@ -50,8 +51,15 @@ export function sendMemberEvents(
   ).then(() => undefined);
 }
 
-/** Sends the events of a request's changes after the response is decided. */
+/**
+ * Every change of memberships comes here once it is written: its events go to the queue after the
+ * response is decided, and the members' projects read at least this state next (SPEC §13).
+ */
 export function notifyMembers(c: Context<AppEnv>, action: MemberAction, rows: readonly MemberRow[]): void {
+  alsoRemember(
+    c,
+    rows.map((row) => row.member_id),
+  );
   const sent = sendMemberEvents(
     c.env.NOTIFICATIONS,
     new URL(c.req.url).hostname,

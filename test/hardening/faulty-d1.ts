@@ -50,26 +50,33 @@ export function faultyD1(real: D1Database, failAt: number, mode: FaultMode): Fau
     return proxy;
   }
 
-  const db = new Proxy(real, {
-    get(target, key) {
-      if (key === "prepare") return (query: string) => statement(target.prepare(query));
-      if (key === "batch") {
-        return async (statements: D1PreparedStatement[]) => {
-          const own = statements.map((s) => realOf.get(s) ?? s);
-          if (++calls === failAt) {
-            if (mode.kind === "abort-in-transaction") {
-              failed = "batch (rolled back)";
-              return target.batch([...own, target.prepare("SELECT * FROM fault_injection_no_such_table")]);
+  // The binding and each of its sessions (SPEC §13: requests run in one) count and fail alike.
+  function binding<B extends D1Database | D1DatabaseSession>(real: B): B {
+    return new Proxy(real, {
+      get(target, key) {
+        if (key === "prepare") return (query: string) => statement(target.prepare(query));
+        if (key === "withSession" && "withSession" in target) {
+          return (constraint?: string) => binding(target.withSession(constraint));
+        }
+        if (key === "batch") {
+          return async (statements: D1PreparedStatement[]) => {
+            const own = statements.map((s) => realOf.get(s) ?? s);
+            if (++calls === failAt) {
+              if (mode.kind === "abort-in-transaction") {
+                failed = "batch (rolled back)";
+                return target.batch([...own, target.prepare("SELECT * FROM fault_injection_no_such_table")]);
+              }
+              throw fail("batch");
             }
-            throw fail("batch");
-          }
-          return target.batch(own);
-        };
-      }
-      const value: unknown = Reflect.get(target, key, target);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
+            return target.batch(own);
+          };
+        }
+        const value: unknown = Reflect.get(target, key, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+  }
+  const db = binding(real);
   return { db, calls: () => calls, failed: () => failed };
 }
 

@@ -122,15 +122,20 @@ describe("no response shows internals", () => {
   it("an unexpected failure (a D1 answer the code cannot read) is 500 with the SPEC text, logged", async () => {
     const image = await createImage();
     const errors = vi.spyOn(console, "error").mockImplementation(() => {});
-    // A binding that answers garbage: the route throws a TypeError of its own.
-    const garbage = new Proxy(env.DB, {
-      get(target, key) {
-        if (key === "batch") return async (all: unknown[]) => all.map(() => ({ results: null }));
-        if (key === "prepare") return (q: string) => target.prepare(q);
-        const v: unknown = Reflect.get(target, key, target);
-        return typeof v === "function" ? v.bind(target) : v;
-      },
-    });
+    // A binding (and its sessions) that answers garbage: the route throws a TypeError of its own.
+    const answersGarbage = <B extends D1Database | D1DatabaseSession>(real: B): B =>
+      new Proxy(real, {
+        get(target, key) {
+          if (key === "batch") return async (all: unknown[]) => all.map(() => ({ results: null }));
+          if (key === "prepare") return (q: string) => target.prepare(q);
+          if (key === "withSession" && "withSession" in target) {
+            return (constraint?: string) => answersGarbage(target.withSession(constraint));
+          }
+          const v: unknown = Reflect.get(target, key, target);
+          return typeof v === "function" ? v.bind(target) : v;
+        },
+      });
+    const garbage = answersGarbage(env.DB);
     for (const accept of ["application/json", "*/*"]) {
       const res = await fetchApp(
         new Request(`${BASE}/v2/images/${image}/members`, {
