@@ -124,13 +124,21 @@ function parameters(route: Route): JsonSchema[] {
   return out;
 }
 
+/** A schema that may hold zod schemas anywhere inside, as JSON Schema throughout. */
+function deepJson(node: unknown): JsonSchema {
+  if (node instanceof z.ZodType) return asJson(node);
+  if (Array.isArray(node)) return node.map(deepJson) as unknown as JsonSchema;
+  if (typeof node !== "object" || node === null) return node as JsonSchema;
+  return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, deepJson(v)]));
+}
+
 function requestBody(route: Route): JsonSchema | undefined {
   const body = route.body;
   if (!body) return undefined;
   const content: JsonSchema = {};
   for (const [mediaType, schema] of Object.entries(body.content)) {
     content[mediaType] = {
-      schema: schema instanceof z.ZodType ? asJson(schema) : schema,
+      schema: deepJson(schema),
       ...(mediaType === Object.keys(body.content)[0] ? { example: body.example } : {}),
     };
   }
@@ -141,7 +149,7 @@ function responses(route: Route): JsonSchema {
   const v2 = route.path.startsWith("/v2/");
   const out: JsonSchema = {};
   for (const s of route.success) {
-    const headers: JsonSchema = { "x-openstack-request-id": headerRef("RequestId") };
+    const headers: JsonSchema = route.staticAsset ? {} : { "x-openstack-request-id": headerRef("RequestId") };
     if (v2) headers["x-d1-bookmark"] = headerRef("D1Bookmark");
     for (const [name, h] of Object.entries(s.headers ?? {})) {
       headers[name] = {

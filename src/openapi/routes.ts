@@ -34,6 +34,7 @@ export type Method = "get" | "post" | "put" | "patch" | "delete";
 export interface Body {
   /** Media type → the schema of what is accepted. */
   content: Record<string, JsonSchema | z.ZodType>;
+  // (zod schemas may also sit inside a JSON Schema here; the document converts them all.)
   /** The zod schema the route validates with (accepts `example`), when there is one. */
   validator?: z.ZodType;
   example: unknown;
@@ -67,6 +68,8 @@ export interface Route {
   /** Descriptions of parameters, by name. */
   describe?: Record<string, string>;
   body?: Body;
+  /** Answered by the asset layer before the Worker runs (wrangler.toml [assets]): no request id. */
+  staticAsset?: boolean;
   /** Takes a JSON body (jsonBody): 400 for a malformed or unexpected body, 413 over the limit. */
   jsonBody?: boolean;
   success: Success[];
@@ -174,6 +177,30 @@ export const ROUTES: Route[] = [
     success: [ok(200, "The page.", { mediaType: "text/html", schema: { type: "string" } })],
     errors: [],
   },
+  ...(
+    [
+      [
+        "/docs/scalar.js",
+        "getApiReferenceScript",
+        "The page's script: Scalar's API reference, served by this Worker",
+      ],
+      ["/docs/init.js", "getApiReferenceConfiguration", "The page's configuration of Scalar"],
+    ] as const
+  ).map(
+    ([path, operationId, summary]): Route => ({
+      method: "get",
+      path,
+      operationId,
+      tag: "Discovery",
+      summary,
+      description: "Part of GET /docs, so that the page needs no other origin.",
+      section: "§7",
+      extension: true,
+      staticAsset: path === "/docs/scalar.js",
+      success: [ok(200, "The script.", { mediaType: "text/javascript", schema: { type: "string" } })],
+      errors: [],
+    }),
+  ),
   // ---- schema documents ----
   ...(["member", "members", "image", "images", "shares", "member-events"] as const).map(
     (name): Route => ({

@@ -25,6 +25,11 @@ describe("GET /openapi.json", () => {
     expect(doc.servers).toEqual([{ url: "http://glance.test", description: "This service" }]);
   });
 
+  it("is plain JSON Schema throughout: no zod internals, no Glance-only keywords", async () => {
+    const text = JSON.stringify(await document());
+    expect(text).not.toMatch(/"(_zod|def|checks|is_base)":/);
+  });
+
   it("declares the X-Auth-Token scheme on every /v2 operation and none on discovery", async () => {
     const doc = await document();
     expect(doc.components.securitySchemes.keystone).toMatchObject({
@@ -53,7 +58,8 @@ describe("GET /openapi.json", () => {
       if (path.startsWith("/v2/"))
         expect(statuses, `${method} ${path}`).toEqual(expect.arrayContaining(["401", "503"]));
       for (const [status, response] of Object.entries(op.responses as Json)) {
-        if (response.$ref) continue;
+        // The asset layer answers the page's script before the Worker runs.
+        if (response.$ref || path === "/docs/scalar.js") continue;
         expect(response.headers["x-openstack-request-id"], `${method} ${path} ${status}`).toBeDefined();
         if (path.startsWith("/v2/")) expect(response.headers["x-d1-bookmark"]).toBeDefined();
       }
