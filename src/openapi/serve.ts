@@ -34,9 +34,10 @@ const PAGE = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>glance-edge API reference</title>
+<link rel="icon" href="data:,">
 </head>
 <body>
-<div id="api-reference"></div>
+<div id="reference"></div>
 <noscript>This page needs JavaScript; the document itself is at <a href="/openapi.json">/openapi.json</a>.</noscript>
 <script src="${SCALAR_PATH}"></script>
 <script src="/docs/init.js"></script>
@@ -44,17 +45,25 @@ const PAGE = `<!doctype html>
 </html>
 `;
 
+const SANS =
+  'ui-sans-serif, system-ui, sans-serif, "Apple Color Emoji", "Segoe UI Emoji", "Noto Color Emoji"';
+const MONO =
+  'ui-monospace, SFMono-Regular, Menlo, Monaco, Consolas, "Liberation Mono", "Courier New", monospace';
+
 /**
  * Scalar's configuration, as a script of its own (an inline script would need 'unsafe-inline').
  * Everything that would reach another origin is off: default fonts (a CDN), telemetry, the agent
  * chat, and the request proxy (requests go straight to this service).
  */
-const INIT = `Scalar.createApiReference("#api-reference", ${JSON.stringify({
+const INIT = `Scalar.createApiReference("#reference", ${JSON.stringify({
   url: "/openapi.json",
   withDefaultFonts: false,
   telemetry: false,
   agent: { disabled: true },
+  mcp: { disabled: true },
   proxyUrl: "",
+  // System fonts: Scalar's default ones come from its CDN, which the page may not reach.
+  customCss: `:root { --scalar-font: ${SANS}; --scalar-font-code: ${MONO}; }`,
   hideClientButton: false,
   documentDownloadType: "json",
   showDeveloperTools: "never",
