@@ -32,9 +32,9 @@ function exact(document: JsonSchema, required: readonly string[], extra: JsonSch
 const itemsOf = (document: JsonSchema, list: string): JsonSchema =>
   ((document.properties as Record<string, JsonSchema>)[list] as { items: JsonSchema }).items;
 
-/** SPEC §5: member objects, keys as memberView writes them (`expires_at` only when set). */
+/** docs/reference.md §5: member objects, keys as memberView writes them (`expires_at` only when set). */
 const MEMBER_KEYS = ["member_id", "image_id", "status", "created_at", "updated_at", "schema"];
-/** SPEC §8: what imageView always writes; custom properties are the other (string) keys. */
+/** docs/reference.md §8: what imageView always writes; custom properties are the other (string) keys. */
 const IMAGE_KEYS = [
   "name",
   "disk_format",
@@ -162,7 +162,7 @@ export const SCHEMAS: Record<string, JsonSchema> = {
   Error: {
     type: "object",
     description:
-      "SPEC §2's error body, sent when Accept lists application/json (and not text/html or */* at equal or higher quality).",
+      "The error body (docs/reference.md §2), sent when Accept lists application/json (and not text/html or */* at equal or higher quality).",
     properties: {
       message: { type: "string", description: "What went wrong, in Glance's words." },
       code: { type: "string", pattern: "^\\d{3} [A-Za-z ]+$", examples: ["404 Not Found"] },

@@ -81,7 +81,7 @@ const IMAGE_ID = "The image's id. One that is not a UUID is simply not found (40
 const MEMBER_ID = "The member's project id, compared exactly (case-sensitive, not trimmed).";
 const describeIds = { image_id: IMAGE_ID, member_id: MEMBER_ID };
 
-/** SPEC §2's timestamp, as expires_at takes it. */
+/** docs/reference.md §2's timestamp, as expires_at takes it. */
 const expiry = {
   type: ["string", "null"],
   format: "date-time",

@@ -43,7 +43,7 @@ describe("GET /openapi.json", () => {
     }
   });
 
-  it("gives every operation its errors in SPEC §2's two forms, and the request id on every answer", async () => {
+  it("gives every operation its errors in docs/reference.md §2's two forms, and the request id on every answer", async () => {
     const doc = await document();
     expect(doc.components.responses.E404.content).toEqual({
       "application/json": { schema: { $ref: "#/components/schemas/Error" } },
