@@ -32,7 +32,8 @@ export default defineConfig(async () => {
     ],
     test: {
       include: ["test/**/*.test.ts"],
-      setupFiles: ["./test/apply-migrations.ts"],
+      // The second checks every answer the tests get against the OpenAPI document.
+      setupFiles: ["./test/apply-migrations.ts", "./test/openapi/contract-setup.ts"],
     },
   };
 });
