@@ -1,5 +1,6 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { copyDocsAssets } from "./scripts/docs-assets.mjs";
 
 declare const process: { env: Record<string, string | undefined> };
 
@@ -8,6 +9,8 @@ process.env.WRANGLER_SEND_METRICS ??= "false";
 process.env.CLOUDFLARE_CF_FETCH_ENABLED ??= "false";
 
 export default defineConfig(async () => {
+  // wrangler.toml's [assets] folder must exist; `wrangler dev` fills it through [build].
+  copyDocsAssets();
   // The real migrations, applied to the test D1 by test/apply-migrations.ts.
   const migrations = await readD1Migrations("./migrations");
   return {
@@ -29,7 +32,8 @@ export default defineConfig(async () => {
     ],
     test: {
       include: ["test/**/*.test.ts"],
-      setupFiles: ["./test/apply-migrations.ts"],
+      // The second checks every answer the tests get against the OpenAPI document.
+      setupFiles: ["./test/apply-migrations.ts", "./test/openapi/contract-setup.ts"],
     },
   };
 });

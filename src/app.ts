@@ -13,6 +13,7 @@ import { images } from "./images/routes";
 import { imageTags } from "./images/tag-routes";
 import { memberEvents } from "./member-events/routes";
 import { members } from "./members/routes";
+import { apiDocs } from "./openapi/serve";
 import { credentialsOf, policyFor } from "./policy/policy";
 import { shares } from "./shares/routes";
 
@@ -41,6 +42,7 @@ export function buildApp(): Hono<AppEnv> {
   app.route("/v2/images", images);
   app.route("/v2/shares", shares);
   app.route("/v2/member-events", memberEvents);
+  app.route("/", apiDocs);
   // Rendered here rather than thrown: a throw from notFound skips the middleware's after-part.
   app.notFound((c) => errorResponse(c.req.header("Accept"), 404, RESOURCE_NOT_FOUND));
   app.onError(onError);
