@@ -1019,22 +1019,27 @@ describe("refused changes write no record", () => {
 /** A D1 whose batches run with the last statement (change_context's cleanup) failing. */
 function failingCleanup(real: D1Database) {
   let batches = 0;
-  const db = new Proxy(real, {
-    get(target, key) {
-      if (key === "batch") {
-        return (statements: D1PreparedStatement[]) => {
-          batches++;
-          return target.batch([
-            ...statements.slice(0, -1),
-            target.prepare("SELECT * FROM fault_injection_no_such_table"),
-          ]);
-        };
-      }
-      const value: unknown = Reflect.get(target, key, target);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-  return { db, batches: () => batches };
+  // The binding and its sessions (each request runs in one, SPEC §13) fail alike.
+  const wrap = <B extends D1Database | D1DatabaseSession>(binding: B): B =>
+    new Proxy(binding, {
+      get(target, key) {
+        if (key === "batch") {
+          return (statements: D1PreparedStatement[]) => {
+            batches++;
+            return target.batch([
+              ...statements.slice(0, -1),
+              target.prepare("SELECT * FROM fault_injection_no_such_table"),
+            ]);
+          };
+        }
+        if (key === "withSession" && "withSession" in target) {
+          return (constraint?: string) => wrap(target.withSession(constraint));
+        }
+        const value: unknown = Reflect.get(target, key, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+  return { db: wrap(real), batches: () => batches };
 }
 
 describe("a record never exists without its change, nor a change without its record", () => {
