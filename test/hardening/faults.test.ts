@@ -228,9 +228,6 @@ function logged(): Record<string, unknown>[] {
   });
 }
 
-let injected = 0;
-const callsPerRoute: Record<string, number> = {};
-
 describe("D1 failing at each call of each route", () => {
   for (const scenario of SCENARIOS) {
     for (const [modeName, mode] of MODES) {
@@ -252,11 +249,10 @@ describe("D1 failing at each call of each route", () => {
           if (faulty.calls() < n) {
             // No call left to fail: the request went through.
             expect(res.status, text).toBe(scenario.success);
-            callsPerRoute[scenario.name] = n - 1;
+            // So a fault was injected at each of the route's calls, at least one.
             expect(n - 1, "the route made no D1 call at all").toBeGreaterThan(0);
             break;
           }
-          injected++;
           const where = `fault at call ${n} (${faulty.failed()})`;
           expect(res.status, `${where}: ${text}`).toBe(503);
           expect(res.headers.get("Retry-After"), where).toMatch(/^[1-9]\d*$/);
@@ -295,14 +291,6 @@ describe("D1 failing at each call of each route", () => {
     expect(res.headers.get("Content-Type")).toBe("text/plain; charset=UTF-8");
     expect(text).toBe(`503 Service Unavailable\n\n${UNAVAILABLE}\n`);
   });
-
-  it("injected a fault at every D1 call of every route", () => {
-    console.log(
-      `faults suite: ${injected} faults injected; D1 calls per route: ${JSON.stringify(callsPerRoute)}`,
-    );
-    expect(Object.keys(callsPerRoute).length).toBe(SCENARIOS.length);
-    expect(injected).toBeGreaterThanOrEqual(SCENARIOS.length * MODES.length);
-  });
 });
 
 describe("src/db/guard.ts", () => {
@@ -339,11 +327,7 @@ describe("src/db/guard.ts", () => {
         );
         expect(thrown, `${call}: ${String(error)}`).toBeInstanceOf(StorageUnavailable);
         const e = thrown as StorageUnavailable;
-        expect([e.status, e.explanation, e.headers["Retry-After"]]).toStrictEqual([
-          503,
-          UNAVAILABLE,
-          e.headers["Retry-After"],
-        ]);
+        expect([e.status, e.explanation]).toStrictEqual([503, UNAVAILABLE]);
         expect(e.headers["Retry-After"]).toMatch(/^[1-9]\d*$/);
         expect(e.cause).toBe(error);
       }

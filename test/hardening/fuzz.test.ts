@@ -35,7 +35,6 @@ import {
  */
 const BATCHES = 20;
 const PER_BATCH = 500;
-let sent = 0;
 
 // ------------------------------------------------------------------ the cast and the seed
 
@@ -1000,7 +999,6 @@ async function judge(s: Spec, overrides?: string, observe?: (status: number) => 
   const vars = varsFor(s, overrides);
   const res = await (vars ? fetchApp(request, vars) : exports.default.fetch(request));
   const text = await res.text();
-  sent++;
   observe?.(res.status);
   const problems: string[] = [];
   if (res.status >= 500) problems.push(`answered ${res.status}: ${text}`);
@@ -1092,13 +1090,47 @@ describe("fuzzing the member and image routes", () => {
  */
 const sharerSpec: fc.Arbitrary<Spec> = fc
   .record({
-    route: fc.constantFrom("patch", "patch", "add", "bulk", "bulk", "bulk", "shares", "events"),
+    route: fc.constantFrom(
+      "patch",
+      "patch",
+      "patch",
+      "add",
+      "add",
+      "bulk",
+      "bulk",
+      "bulk",
+      "shares",
+      "events",
+    ),
     image: fc.constantFrom("{shared}", "{private}", "{SHARED}", "{public}", "{community}"),
     member: fc.constantFrom("{m1}", "{m2}", "{expiring}", "{expired}", "{owner}", `nobody-${r}`),
     who: fc.constantFrom("owner", "owner", "owner", "admin", "m1"),
     patch: patchMemberish,
-    add: memberish,
-    bulk: sharesish,
+    // Half the time a project never added before, so that adds succeed in every batch.
+    add: fc.oneof(
+      { weight: 1, arbitrary: memberish },
+      {
+        weight: 1,
+        arbitrary: fc.record(
+          {
+            member_id: fc.uuid().map((u) => `fresh-${u}`),
+            expires_at: fc.constantFrom("{in1h}", "{in9y}", null),
+          },
+          { requiredKeys: ["member_id"] },
+        ),
+      },
+    ),
+    // …and a bulk share naming an image that does not exist, so that its 404 comes up too.
+    bulk: fc.oneof(
+      { weight: 4, arbitrary: sharesish },
+      {
+        weight: 1,
+        arbitrary: fc.record({
+          images: fc.tuple(fc.constantFrom("{shared}", "{private}"), fc.uuid()),
+          members: fc.array(bulkMember, { minLength: 1, maxLength: 3 }),
+        }),
+      },
+    ),
     query: sharingQuery,
     accept: fc.constantFrom(...ACCEPT).map(([value, json]) => ({ value, json })),
     rules: ruleSet,
@@ -1147,54 +1179,51 @@ const sharerSpec: fc.Arbitrary<Spec> = fc
     }
   });
 
-/** What the sharers' batches answered, by route and status: they must reach every outcome. */
-const sharerOutcomes = new Map<string, number>();
+/** The outcomes every sharers' batch must reach, by route and status: successes and refusals of each write. */
+const SHARER_OUTCOMES: readonly (readonly [RegExp, number])[] = [
+  [/^PATCH .*\/members\/\{m\}/, 200],
+  [/^PATCH .*\/members\/\{m\}/, 400],
+  [/^PATCH .*\/members\/\{m\}/, 403],
+  [/^PATCH .*\/members\/\{m\}/, 404],
+  [/^POST \/v2\/shares/, 200],
+  [/^POST \/v2\/shares/, 400],
+  [/^POST \/v2\/shares/, 403],
+  [/^POST \/v2\/shares/, 404],
+  [/^POST .*\/members /, 200],
+  [/^POST .*\/members /, 400],
+  [/^GET \/v2\/shares/, 200],
+  [/^GET \/v2\/shares/, 400],
+  [/^GET \/v2\/member-events/, 200],
+  [/^GET \/v2\/member-events/, 400],
+];
 
 describe("fuzzing SPEC §12's writes as the sharers", () => {
   for (let batch = 0; batch < 2; batch++) {
-    it(`batch ${batch + 1}/2: ${PER_BATCH} requests, successes and refusals interleaved, refusals write nothing`, async () => {
+    it(`batch ${batch + 1}/2: ${PER_BATCH} requests, successes and refusals of every write interleaved, refusals write nothing`, async () => {
       await reseed();
       baseline = await dump();
+      // What this batch answered, by route and status.
+      const outcomes = new Map<string, number>();
       await fc.assert(
         fc.asyncProperty(sharerSpec, async (s) => {
           const problems = await judge(s, undefined, (status) => {
             const key = `${s.method} ${s.path.template.split("?")[0]?.replace(/\/members\/.*/, "/members/{m}")} ${status}`;
-            sharerOutcomes.set(key, (sharerOutcomes.get(key) ?? 0) + 1);
+            outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
           });
           if (problems.length > 0) throw new Error(`${describeSpec(s)}\n- ${problems.join("\n- ")}`);
         }),
         { numRuns: PER_BATCH, endOnFailure: true },
       );
+      const seen = [...outcomes.keys()];
+      const missing = SHARER_OUTCOMES.filter(
+        ([route, status]) => !seen.some((k) => route.test(k) && k.endsWith(` ${status}`)),
+      );
+      expect(
+        missing.map(([r, s]) => `${r} ${s}`),
+        JSON.stringify([...outcomes].sort()),
+      ).toEqual([]);
     }, 180_000);
   }
-
-  it("reached successes and refusals of every write", () => {
-    const seen = [...sharerOutcomes.keys()];
-    const reached = (route: RegExp, status: number) =>
-      seen.some((k) => route.test(k) && k.endsWith(` ${status}`));
-    const missing = (
-      [
-        [/^PATCH .*\/members\/\{m\}/, 200],
-        [/^PATCH .*\/members\/\{m\}/, 400],
-        [/^PATCH .*\/members\/\{m\}/, 403],
-        [/^PATCH .*\/members\/\{m\}/, 404],
-        [/^POST \/v2\/shares/, 200],
-        [/^POST \/v2\/shares/, 400],
-        [/^POST \/v2\/shares/, 403],
-        [/^POST \/v2\/shares/, 404],
-        [/^POST .*\/members /, 200],
-        [/^POST .*\/members /, 400],
-        [/^GET \/v2\/shares/, 200],
-        [/^GET \/v2\/shares/, 400],
-        [/^GET \/v2\/member-events/, 200],
-        [/^GET \/v2\/member-events/, 400],
-      ] as const
-    ).filter(([route, status]) => !reached(route, status));
-    expect(
-      missing.map(([r, s]) => `${r} ${s}`),
-      JSON.stringify([...sharerOutcomes].sort()),
-    ).toEqual([]);
-  });
 });
 
 // ------------------------------------------------------------------ SPEC §12: inputs named
@@ -1333,8 +1362,6 @@ const READS: { method: string; path: string; body?: unknown }[] = [
   { method: "PATCH", path: "/v2/images/{shared}", body: [{ op: "replace", path: "/id", value: "x" }] },
 ];
 
-let spellings = 0;
-
 describe("fuzzing the roles header: a role list means what its trimmed, lower-cased items mean", () => {
   let seeded = "";
   beforeAll(async () => {
@@ -1369,7 +1396,6 @@ describe("fuzzing the roles header: a role list means what its trimmed, lower-ca
               }),
               { POLICY_DEFAULTS: rules },
             );
-            spellings++;
             return `${res.status} ${await res.text()}`;
           };
           const plain = await send(sp.roles.length > 0 ? { "X-Roles": sp.roles.join(",") } : {});
@@ -1501,8 +1527,6 @@ const v2Request = fc.record({
   roles: rolesHeader,
 });
 
-let failedClosed = 0;
-
 describe("fuzzing POLICY_OVERRIDES: a document that is no mapping of strings fails closed", () => {
   let errors: MockInstance<typeof console.error>;
   beforeAll(async () => {
@@ -1579,8 +1603,6 @@ describe("fuzzing POLICY_OVERRIDES: a document that is no mapping of strings fai
       varsFor(s, doc) ?? {},
     );
     const text = await res.text();
-    sent++;
-    failedClosed++;
     const problems: string[] = [];
     if (res.status !== 503) problems.push(`answered ${res.status}, not 503: ${text.slice(0, 300)}`);
     else {
@@ -1688,8 +1710,6 @@ const overridesDoc: fc.Arbitrary<string> = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom(...HUGE).map((rules) => JSON.stringify(rules)) },
 );
 
-let checked = 0;
-
 describe("fuzzing POLICY_OVERRIDES: random check strings", () => {
   beforeEach(() => {
     // Bad check strings are logged when a document is first loaded.
@@ -1758,7 +1778,6 @@ describe("fuzzing POLICY_OVERRIDES: random check strings", () => {
           }),
           { POLICY_OVERRIDES: doc },
         );
-        sent++;
         answers.push(`${method} ${path.replace(shared, "{shared}").replace(m, "{m}")} → ${res.status}`);
         await res.text();
       }
@@ -1777,7 +1796,6 @@ describe("fuzzing POLICY_OVERRIDES: random check strings", () => {
         fc.asyncProperty(overridesDoc, fc.array(spec, { minLength: 1, maxLength: 4 }), async (doc, specs) => {
           for (const s of specs) {
             const problems = await judge(s, doc);
-            checked++;
             if (problems.length > 0)
               throw new Error(
                 `POLICY_OVERRIDES=${doc.slice(0, 500)}\n${describeSpec(s)}\n- ${problems.join("\n- ")}`,
@@ -1788,17 +1806,4 @@ describe("fuzzing POLICY_OVERRIDES: random check strings", () => {
       );
     }, 180_000);
   }
-});
-
-describe("fuzz totals", () => {
-  it("sent at least 10,000 generated requests, and the SPEC §11 ones", () => {
-    console.log(
-      `fuzz suite: ${sent} generated requests (${spellings} for role spellings, ${failedClosed} under a broken policy, ${checked} under random check strings)`,
-    );
-    expect(sent).toBeGreaterThanOrEqual(BATCHES * PER_BATCH + failedClosed + checked);
-    expect(sent).toBeGreaterThanOrEqual(10_000);
-    expect(spellings).toBe(500);
-    expect(failedClosed).toBeGreaterThanOrEqual(150);
-    expect(checked).toBeGreaterThanOrEqual(400);
-  });
 });
