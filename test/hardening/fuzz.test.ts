@@ -1,18 +1,21 @@
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
 import YAML from "yaml";
-import { dump } from "../helpers";
-import { ROLE_SET_NAMES, ROLE_SETS, RULES } from "./model";
 import {
   BASE,
   CLIENT_REQUEST_ID,
+  call,
+  dump,
   errorShapeProblems,
-  fetchApp,
   GENERATED_REQUEST_ID,
-  identityHeaders,
+  identity,
+  JSON_PATCH,
   LEAK,
-} from "./support";
+  NEGOTIATION,
+  type Who,
+} from "../helpers";
+import { ROLE_SET_NAMES, ROLE_SETS, RULES } from "./model";
 
 /**
  * Generated requests against the member and image routes — random and hostile JSON, deep
@@ -52,17 +55,9 @@ const EXPIRED = `expired-${r}`;
 /** Placeholders in generated paths and bodies, filled from the seed at send time. */
 const seed: Record<string, string> = {};
 
-async function call(who: { project: string; admin: boolean }, method: string, path: string, body?: unknown) {
-  const headers: Record<string, string> = { ...identityHeaders(who), Accept: "application/json" };
-  const type = method === "PATCH" ? "application/openstack-images-v2.1-json-patch" : "application/json";
-  if (body !== undefined) headers["Content-Type"] = type;
-  const res = await exports.default.fetch(
-    new Request(`${BASE}${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }),
-  );
+/** A seeding request, which must succeed; its JSON answer. */
+async function must(who: Who, method: string, path: string, body?: unknown) {
+  const res = await call(method, path, { who, body, type: method === "PATCH" ? JSON_PATCH : undefined });
   const text = await res.text();
   if (res.status >= 300) throw new Error(`seeding ${method} ${path}: ${res.status} ${text}`);
   return text === "" ? null : JSON.parse(text);
@@ -78,10 +73,10 @@ async function reseed(): Promise<void> {
     env.DB.prepare("DELETE FROM images"),
     env.DB.prepare("DELETE FROM member_events"),
   ]);
-  const owner = { project: P.owner, admin: false };
-  const admin = { project: P.admin, admin: true };
+  const owner: Who = { project: P.owner };
+  const admin: Who = { project: P.admin, roles: ROLE_SETS.admin };
   for (const v of ["shared", "private", "public", "community"] as const) {
-    const image = await call(v === "public" ? admin : owner, "POST", "/v2/images", {
+    const image = await must(v === "public" ? admin : owner, "POST", "/v2/images", {
       name: `fuzz-${v}`,
       visibility: v,
       tags: ["fuzz"],
@@ -90,13 +85,13 @@ async function reseed(): Promise<void> {
   }
   const shared = seed["{shared}"] as string;
   seed["{SHARED}"] = shared.toUpperCase();
-  for (const m of [P.m1, P.m2]) await call(owner, "POST", `/v2/images/${shared}/members`, { member_id: m });
-  await call({ project: P.m2, admin: false }, "PUT", `/v2/images/${shared}/members/${P.m2}`, {
+  for (const m of [P.m1, P.m2]) await must(owner, "POST", `/v2/images/${shared}/members`, { member_id: m });
+  await must({ project: P.m2 }, "PUT", `/v2/images/${shared}/members/${P.m2}`, {
     status: "accepted",
   });
-  await call(owner, "POST", `/v2/images/${seed["{private}"]}/members`, { member_id: P.m1 });
+  await must(owner, "POST", `/v2/images/${seed["{private}"]}/members`, { member_id: P.m1 });
   for (const m of [EXPIRING, EXPIRED])
-    await call(owner, "POST", `/v2/images/${shared}/members`, { member_id: m, expires_at: stampIn(3600) });
+    await must(owner, "POST", `/v2/images/${shared}/members`, { member_id: m, expires_at: stampIn(3600) });
   // The database's clock decides expiry: this row's expiry is moved into the past.
   await env.DB.prepare(
     "UPDATE image_members SET expires_at = '2000-01-01T00:00:00Z' WHERE image_id = ?1 AND member_id = ?2",
@@ -113,7 +108,7 @@ async function reseed(): Promise<void> {
     ["/v2/shares", "{shareMarker}"],
     ["/v2/member-events", "{eventMarker}"],
   ] as const) {
-    const page = await call(owner, "GET", `${route}?limit=1`);
+    const page = await must(owner, "GET", `${route}?limit=1`);
     seed[key] = new URLSearchParams(String(page.next).split("?")[1]).get("marker") as string;
   }
 }
@@ -725,25 +720,9 @@ const path: fc.Arbitrary<Path> = fc.oneof(
   { weight: 1, arbitrary: fc.webPath().map((p) => ({ template: `/v2${p}`, methods: ["GET", "POST"] })) },
 );
 
-/** Accept values whose negotiation SPEC §2 decides, and values it leaves to either form. */
-const ACCEPT: [string | undefined, boolean][] = [
-  [undefined, false],
-  ["*/*", false],
-  ["application/json", true],
-  ["APPLICATION/JSON", true],
-  ["text/html", false],
-  ["text/plain", false],
-  ["text/*", false],
-  ["application/json, text/html", false],
-  ["text/html, application/json", false],
-  ["application/json, */*", false],
-  ["application/json, */*;q=0.1", true],
-  ["application/json;q=0.9, text/html;q=0.8", true],
-  ["text/html;q=0.1, application/json", true],
-  ["application/json;q=0", false],
-];
+/** Accept values whose negotiation SPEC §2 decides (NEGOTIATION), and values it leaves to either form. */
 const accept: fc.Arbitrary<{ value: string | undefined; json: boolean | "either" }> = fc.oneof(
-  { weight: 6, arbitrary: fc.constantFrom(...ACCEPT).map(([value, json]) => ({ value, json })) },
+  { weight: 6, arbitrary: fc.constantFrom(...NEGOTIATION).map(([value, json]) => ({ value, json })) },
   {
     weight: 1,
     arbitrary: fc
@@ -793,7 +772,7 @@ const IDENTITIES = [
   "no-project",
   "odd-roles",
 ];
-const identity = fc.oneof(
+const whoSends = fc.oneof(
   { weight: 8, arbitrary: fc.constantFrom("owner", "m1", "m2", "stranger", "admin") },
   { weight: 1, arbitrary: fc.constantFrom(...IDENTITIES) },
 );
@@ -900,7 +879,7 @@ const spec: fc.Arbitrary<Spec> = fc
         arbitrary: fc.constantFrom("HEAD", "OPTIONS", "PROPFIND", "PATCH", "PUT", "DELETE", "POST"),
       },
     ),
-    who: identity,
+    who: whoSends,
     body,
     // Half the time a body of the route's own kind (SPEC §12's PATCH member and POST /v2/shares),
     // so that its parser and its writes are reached past the generic bodies' first 400.
@@ -926,7 +905,11 @@ const spec: fc.Arbitrary<Spec> = fc
 function headersFor(s: Spec): Record<string, string> {
   const who = s.who;
   let h: Record<string, string> = {};
-  if (who in P) h = identityHeaders({ project: P[who as keyof typeof P], admin: who === "admin" });
+  if (who in P)
+    h = identity({
+      project: P[who as keyof typeof P],
+      roles: ROLE_SETS[who === "admin" ? "admin" : "member"],
+    });
   else if (who === "unconfirmed") h = { "X-Identity-Status": "Invalid", "X-Project-Id": P.owner };
   else if (who === "no-project") h = { "X-Identity-Status": "Confirmed", "X-Roles": "admin" };
   else if (who === "odd-roles")
@@ -980,6 +963,14 @@ function bodyFor(b: Body): { init: BodyInit | undefined; text: string } {
   }
 }
 
+/** Sends a spec's request exactly as it is: only its own headers (no default Accept). */
+const sendSpec = (s: Spec, body: BodyInit | undefined, vars: Partial<Cloudflare.Env> | undefined) =>
+  call(s.method, fill(s.path.template), {
+    raw: body,
+    headers: { Accept: undefined, ...headersFor(s) },
+    vars,
+  });
+
 /** Methods whose bodies fetch accepts. */
 const CARRIES_BODY = new Set(["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PROPFIND"]);
 
@@ -999,9 +990,7 @@ async function judge(s: Spec, overrides?: string, observe?: (status: number) => 
   const { init, text: sentText } = CARRIES_BODY.has(s.method)
     ? bodyFor(s.body)
     : { init: undefined, text: "" };
-  const request = new Request(url, { method: s.method, headers: headersFor(s), body: init });
-  const vars = varsFor(s, overrides);
-  const res = await (vars ? fetchApp(request, vars) : exports.default.fetch(request));
+  const res = await sendSpec(s, init, varsFor(s, overrides));
   const text = await res.text();
   observe?.(res.status);
   const problems: string[] = [];
@@ -1136,7 +1125,7 @@ const sharerSpec: fc.Arbitrary<Spec> = fc
       },
     ),
     query: sharingQuery,
-    accept: fc.constantFrom(...ACCEPT).map(([value, json]) => ({ value, json })),
+    accept: fc.constantFrom(...NEGOTIATION).map(([value, json]) => ({ value, json })),
     rules: ruleSet,
   })
   .map(({ route, image, member, who, patch, add, bulk, query, accept, rules }): Spec => {
@@ -1381,29 +1370,23 @@ describe("fuzzing the roles header: a role list means what its trimmed, lower-ca
         fc.constantFrom(...READS),
         fc.constantFrom("secure-rbac", "legacy"),
         async (sp, who, read, rules) => {
-          const send = async (roles: Record<string, string>) => {
-            const headers: Record<string, string> = {
-              "X-Identity-Status": "Confirmed",
-              "X-Project-Id": P[who as keyof typeof P],
-              "X-User-Id": "fuzz",
-              Accept: "application/json",
-              ...roles,
-            };
-            if (read.body !== undefined)
-              headers["Content-Type"] =
-                read.method === "PATCH" ? "application/openstack-images-v2.1-json-patch" : "application/json";
-            const res = await fetchApp(
-              new Request(`${BASE}${fill(read.path)}`, {
-                method: read.method,
-                headers,
-                body: read.body === undefined ? undefined : fill(JSON.stringify(read.body)),
-              }),
-              { POLICY_DEFAULTS: rules },
-            );
+          const answer = async (roles: Record<string, string>) => {
+            const res = await call(read.method, fill(read.path), {
+              // No roles of the identity's own: only the header under test.
+              who: { project: P[who as keyof typeof P], user: "fuzz", roles: [], headers: roles },
+              raw: read.body === undefined ? undefined : fill(JSON.stringify(read.body)),
+              type:
+                read.body === undefined
+                  ? undefined
+                  : read.method === "PATCH"
+                    ? JSON_PATCH
+                    : "application/json",
+              vars: { POLICY_DEFAULTS: rules },
+            });
             return `${res.status} ${await res.text()}`;
           };
-          const plain = await send(sp.roles.length > 0 ? { "X-Roles": sp.roles.join(",") } : {});
-          const messy = await send(
+          const plain = await answer(sp.roles.length > 0 ? { "X-Roles": sp.roles.join(",") } : {});
+          const messy = await answer(
             sp.header === "X-Role"
               ? { "X-Role": sp.value }
               : sp.header === "X-Roles"
@@ -1571,7 +1554,10 @@ describe("fuzzing POLICY_OVERRIDES: a document that is no mapping of strings fai
                 `POLICY_OVERRIDES=${JSON.stringify(doc).slice(0, 300)}\n${describeSpec(s)}\n- ${problems.join("\n- ")}`,
               );
           }
-          const versions = await fetchApp(new Request(`${BASE}/versions`), { POLICY_OVERRIDES: doc });
+          const versions = await call("GET", "/versions", {
+            headers: { Accept: undefined },
+            vars: { POLICY_OVERRIDES: doc },
+          });
           expect(versions.status, `GET /versions with POLICY_OVERRIDES=${JSON.stringify(doc)}`).toBe(200);
         },
       ),
@@ -1600,12 +1586,8 @@ describe("fuzzing POLICY_OVERRIDES: a document that is no mapping of strings fai
 
   /** The 503 of SPEC §11 (or 401 for a caller who is not one), in §2's shape; logged; no write. */
   async function judgeFailClosed(s: Spec, doc: string | undefined): Promise<string[]> {
-    const url = `${BASE}${fill(s.path.template)}`;
     const { init } = CARRIES_BODY.has(s.method) ? bodyFor(s.body) : { init: undefined };
-    const res = await fetchApp(
-      new Request(url, { method: s.method, headers: headersFor(s), body: init }),
-      varsFor(s, doc) ?? {},
-    );
+    const res = await sendSpec(s, init, varsFor(s, doc) ?? {});
     const text = await res.text();
     const problems: string[] = [];
     if (res.status !== 503) problems.push(`answered ${res.status}, not 503: ${text.slice(0, 300)}`);
@@ -1770,18 +1752,7 @@ describe("fuzzing POLICY_OVERRIDES: random check strings", () => {
         ["GET", "/v2/images?tag=fuzz", undefined],
         ["DELETE", `/v2/images/${shared}/members/${m}`, undefined],
       ] as const) {
-        const res = await fetchApp(
-          new Request(`${BASE}${path}`, {
-            method,
-            headers: {
-              ...identityHeaders(owner),
-              Accept: "application/json",
-              "Content-Type": "application/json",
-            },
-            body: body === undefined ? undefined : JSON.stringify(body),
-          }),
-          { POLICY_OVERRIDES: doc },
-        );
+        const res = await call(method, path, { who: owner, body, vars: { POLICY_OVERRIDES: doc } });
         answers.push(`${method} ${path.replace(shared, "{shared}").replace(m, "{m}")} → ${res.status}`);
         await res.text();
       }

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { BASE, type CallOptions, call, JSON_PATCH, LEAK, REASONS } from "../helpers";
 import {
   type Actor,
   type BulkBody,
@@ -30,7 +31,6 @@ import {
   type Visibility,
   type World,
 } from "./model";
-import { BASE, fetchApp, identityHeaders, LEAK, REASONS } from "./support";
 
 /**
  * Sequences of operations by four projects, each request sent with one of the role sets a
@@ -432,15 +432,15 @@ class Run {
     }
   }
 
-  request(op: Op, extra = false): Request {
-    const headers: Record<string, string> = { ...identityHeaders(op.actor), Accept: "application/json" };
-    const json = (method: string, path: string, body: unknown, type = "application/json") =>
-      new Request(`${BASE}${path}`, {
-        method,
-        headers: { ...headers, "Content-Type": type },
-        body: JSON.stringify(body),
-      });
-    const plain = (method: string, path: string) => new Request(`${BASE}${path}`, { method, headers });
+  /** The request of `op`: method, path, and a body when it has one. */
+  request(op: Op, extra = false): { method: string; path: string } & CallOptions {
+    const json = (method: string, path: string, body: unknown, type?: string) => ({
+      method,
+      path,
+      body,
+      type,
+    });
+    const plain = (method: string, path: string) => ({ method, path });
     const members = (image: string) => `/v2/images/${image}/members`;
     const one = (image: string, m: string) => `${members(image)}/${encodeURIComponent(m)}`;
     switch (op.kind) {
@@ -456,7 +456,7 @@ class Run {
           "PATCH",
           `/v2/images/${op.image}`,
           [{ op: "replace", path: "/visibility", value: op.visibility }],
-          "application/openstack-images-v2.1-json-patch",
+          JSON_PATCH,
         );
       case "deleteImage":
         return plain("DELETE", `/v2/images/${op.image}`);
@@ -524,9 +524,11 @@ class Run {
     // The model's clock reads what the database's will: now.
     this.world = { ...this.world, clock: stampOf(Date.now()) };
     const s = step(this.world, op);
-    const res = await fetchApp(this.request(op, extra), {
-      IMAGE_MEMBER_QUOTA: String(this.world.quota),
-      ...policyVars(op.policy),
+    const { method, path, ...opts } = this.request(op, extra);
+    const res = await call(method, path, {
+      ...opts,
+      who: op.actor,
+      vars: { IMAGE_MEMBER_QUOTA: String(this.world.quota), ...policyVars(op.policy) },
     });
     const text = await res.text();
     requests++;
