@@ -2,6 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
 import { app } from "../src/app";
+import type { MemberEvent } from "../src/members/events";
 import { countingDb, type RoundTrip } from "./perf/counting-db";
 
 /**
@@ -220,6 +221,9 @@ export async function dump(): Promise<string> {
 /** A member object's keys, in SPEC §5 order. */
 export const MEMBER_KEYS = ["member_id", "image_id", "status", "created_at", "updated_at", "schema"];
 
+/** A member event's keys, in the order Glance's notifier writes them (SPEC §9). */
+export const EVENT_KEYS = ["message_id", "publisher_id", "event_type", "priority", "timestamp", "payload"];
+
 /**
  * Accept values whose error format SPEC §2 decides: JSON (true) only when application/json wins
  * outright over text/html, webob's first offer; else text.
@@ -286,4 +290,29 @@ export function errorShapeProblems(
     return [];
   }
   return [`error Content-Type ${contentType}`];
+}
+
+/** A Queue binding (NOTIFICATIONS) that records what is sent, or fails every send with `fail`. */
+export function recordingQueue<T = MemberEvent>(opts: { fail?: Error; delayMs?: number } = {}) {
+  /** Every message, in the order it was sent. */
+  const sent: T[] = [];
+  /** Each call, and the messages it carried. */
+  const calls: { kind: "send" | "sendBatch"; messages: T[] }[] = [];
+  const record = async (kind: "send" | "sendBatch", messages: T[]) => {
+    // Slow when asked, as a real Queue is: only what a handler hands to waitUntil is waited for.
+    if (opts.delayMs) await new Promise((resolve) => setTimeout(resolve, opts.delayMs));
+    if (opts.fail) throw opts.fail;
+    const copies = messages.map((m) => structuredClone(m));
+    calls.push({ kind, messages: copies });
+    sent.push(...copies);
+  };
+  const queue = {
+    send: (message: T) => record("send", [message]),
+    sendBatch: (messages: Iterable<MessageSendRequest<T>>) =>
+      record(
+        "sendBatch",
+        [...messages].map((m) => m.body),
+      ),
+  } as unknown as Queue;
+  return { queue, sent, calls };
 }

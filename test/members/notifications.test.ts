@@ -1,22 +1,6 @@
 import { env as testEnv } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { MemberEvent } from "../../src/members/events";
-import { call, createImage, expectError, project } from "../helpers";
-
-/** A Queue binding that records what is sent, or fails every send. */
-function fakeQueue(fail = false) {
-  const sent: MemberEvent[] = [];
-  const queue = {
-    async send(message: MemberEvent) {
-      if (fail) throw new Error("Queue send failed: internal error");
-      sent.push(structuredClone(message));
-    },
-    async sendBatch() {
-      throw new Error("not used");
-    },
-  } as unknown as Queue;
-  return { queue, sent };
-}
+import { call, createImage, EVENT_KEYS, expectError, project, recordingQueue } from "../helpers";
 
 const OSLO_TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$/;
 
@@ -24,7 +8,7 @@ afterEach(() => vi.restoreAllMocks());
 
 describe("member notifications (SPEC §9)", () => {
   it("create, update and delete each send one event in Glance's shape", async () => {
-    const { queue, sent } = fakeQueue();
+    const { queue, sent } = recordingQueue();
     const owner = project("owner");
     const member = project("member");
     const id = await createImage(owner);
@@ -55,14 +39,7 @@ describe("member notifications (SPEC §9)", () => {
       "image.member.delete",
     ]);
     for (const event of sent) {
-      expect(Object.keys(event)).toEqual([
-        "message_id",
-        "publisher_id",
-        "event_type",
-        "priority",
-        "timestamp",
-        "payload",
-      ]);
+      expect(Object.keys(event)).toEqual(EVENT_KEYS);
       expect(event.publisher_id).toBe("image.glance.test");
       expect(event.priority).toBe("INFO");
       expect(event.timestamp).toMatch(OSLO_TIME);
@@ -78,7 +55,7 @@ describe("member notifications (SPEC §9)", () => {
   });
 
   it("re-adding over an expired membership sends its delete (as the purge would), then the create", async () => {
-    const { queue, sent } = fakeQueue();
+    const { queue, sent } = recordingQueue();
     const owner = project("owner");
     const member = project("member");
     const id = await createImage(owner);
@@ -105,7 +82,7 @@ describe("member notifications (SPEC §9)", () => {
   });
 
   it("refused changes and reads send nothing", async () => {
-    const { queue, sent } = fakeQueue();
+    const { queue, sent } = recordingQueue();
     const owner = project("owner");
     const id = await createImage(owner);
     const env = { NOTIFICATIONS: queue };
@@ -144,7 +121,7 @@ describe("member notifications (SPEC §9)", () => {
 
   it("a failure to enqueue never fails or undoes the call; it is logged with the request id", async () => {
     const errors = vi.spyOn(console, "error").mockImplementation(() => {});
-    const { queue } = fakeQueue(true);
+    const { queue } = recordingQueue({ fail: new Error("Queue send failed: internal error") });
     const owner = project("owner");
     const id = await createImage(owner);
     const res = await call("POST", `/v2/images/${id}/members`, {

@@ -1,7 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import sharesSchema from "../../src/discovery/documents/shares.json";
-import type { MemberEvent } from "../../src/members/events";
 import {
   addMember,
   admin,
@@ -12,6 +11,7 @@ import {
   expectError,
   LEGACY,
   project,
+  recordingQueue,
   rid,
   type Who,
 } from "../helpers";
@@ -1235,24 +1235,6 @@ describe("POST /v2/shares: bodies (SPEC §12.3, §2)", () => {
   });
 });
 
-/** A Queue binding that records what is sent, by send or sendBatch. */
-function recordingQueue() {
-  const sent: MemberEvent[] = [];
-  const calls: { method: "send" | "sendBatch"; count: number }[] = [];
-  const queue = {
-    async send(message: MemberEvent) {
-      calls.push({ method: "send", count: 1 });
-      sent.push(structuredClone(message));
-    },
-    async sendBatch(messages: Iterable<MessageSendRequest<MemberEvent>>) {
-      const list = [...messages];
-      calls.push({ method: "sendBatch", count: list.length });
-      for (const m of list) sent.push(structuredClone(m.body));
-    },
-  } as unknown as Queue;
-  return { queue, sent, calls };
-}
-
 describe("POST /v2/shares: notifications and records (SPEC §9, §12.4)", () => {
   it("one image.member.create event per created membership, none for existing ones", async () => {
     const { queue, sent, calls } = recordingQueue();
@@ -1285,7 +1267,7 @@ describe("POST /v2/shares: notifications and records (SPEC §9, §12.4)", () => 
       expect(e.payload.created_at).toBe(s?.created_at);
     }
     expect(new Set(sent.map((e) => e.message_id)).size).toBe(3);
-    expect(calls.reduce((n, c) => n + c.count, 0)).toBe(3);
+    expect(calls.reduce((n, c) => n + c.messages.length, 0)).toBe(3);
 
     // All existing: nothing sent. A refused bulk: nothing sent.
     sent.length = 0;
@@ -1389,7 +1371,7 @@ describe("POST /v2/shares: notifications and records (SPEC §9, §12.4)", () => 
       .first<{ n: number }>();
     expect(n?.n).toBe(200);
     expect(sent).toHaveLength(200);
-    expect(calls.every((c) => c.count <= 100)).toBe(true);
+    expect(calls.every((c) => c.messages.length <= 100)).toBe(true);
     // The owner's listing has all of them.
     const pages = await walk(as(owner), "/v2/shares?limit=1000");
     expect(pages.flatMap((p) => p.shares)).toHaveLength(200);
