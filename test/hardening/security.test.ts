@@ -266,7 +266,7 @@ describe("trusted-headers is never the deployed default, and warns when used", (
     const { buildApp } = await import("../../src/app");
     const fresh = buildApp();
     const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
-    vi.spyOn(console, "error").mockImplementation(() => {});
+    const info = vi.spyOn(console, "info").mockImplementation(() => {});
     const res = await fetchWith(
       // A Keystone that is configured (never reached: no token was sent).
       { AUTH_STRATEGY: "keystone", KEYSTONE_URL: "http://keystone.test/v3" },
@@ -275,6 +275,9 @@ describe("trusted-headers is never the deployed default, and warns when used", (
     );
     // The request did go through the keystone strategy (identity headers alone are no token)…
     expect(res.status).toBe(401);
+    expect(info.mock.calls.map((c) => JSON.parse(String(c[0])).msg)).toEqual([
+      "Keystone token refused: no X-Auth-Token",
+    ]);
     // …and the same fresh app under trusted-headers does warn, so the silence above is real.
     expect(warn.mock.calls.filter((c) => String(c[0]).includes("trusted-headers"))).toEqual([]);
     await fetchWith(

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   addMember,
   as,
@@ -148,13 +148,24 @@ describe("identity, trusted headers (SPEC §1)", () => {
   });
 
   it("a missing or unknown AUTH_STRATEGY answers every /v2 request with 503 (fail closed)", async () => {
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
     for (const strategy of ["", "none", "TRUSTED-HEADERS"]) {
+      errors.mockClear();
       const res = await call("GET", "/v2/images", {
         who: { project: "p", roles: ["admin"] },
         vars: { AUTH_STRATEGY: strategy },
       });
       await expectError(res, 503, "The server is currently unavailable. Please try again at a later time.");
+      // Logged, with the request's id.
+      expect(errors.mock.calls.map((c) => JSON.parse(String(c[0])))).toEqual([
+        {
+          level: "error",
+          msg: `AUTH_STRATEGY ${JSON.stringify(strategy)} is not available; refusing every /v2 request`,
+          request_id: res.headers.get("x-openstack-request-id"),
+        },
+      ]);
     }
+    errors.mockRestore();
   });
 });
 

@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { addMember, as, createImage, dump, errorBody, expectError, project } from "../helpers";
 
 /** POST …/members as `owner` with IMAGE_MEMBER_QUOTA set to `quota`. */
@@ -66,8 +66,13 @@ describe("member quota (SPEC §5.1 step 6)", () => {
   it("a quota that is not an integer fails closed: 503", async () => {
     const owner = project("owner");
     const id = await createImage(owner);
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
     const res = await addUnder("lots", owner, id, "x");
     expect(res.status).toBe(503);
+    expect(errors.mock.calls.map((c) => JSON.parse(String(c[0])))).toEqual([
+      { level: "error", msg: 'IMAGE_MEMBER_QUOTA "lots" is not an integer' },
+    ]);
+    errors.mockRestore();
     expect(await res.json()).toStrictEqual(
       errorBody(503, "The server is currently unavailable. Please try again at a later time."),
     );
