@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { as, call, fetchWith } from "./helpers";
+import { as, call } from "./helpers";
 
 // The documents of spec/schemas, written out here so that a change to the served copy fails.
 const MEMBER_PROPERTIES = {
@@ -111,7 +111,10 @@ describe("version discovery (SPEC §7)", () => {
       ["https://images.example.com/", "http://internal/versions", "https://images.example.com"],
       ["https://edge.example.com/glance", "http://internal/", "https://edge.example.com/glance"],
     ] as const) {
-      const res = await fetchWith({ PUBLIC_ENDPOINT: endpoint }, new Request(url));
+      const res = await call("GET", url, {
+        headers: { Accept: undefined },
+        vars: { PUBLIC_ENDPOINT: endpoint },
+      });
       expect(await res.json()).toStrictEqual(versions(base));
     }
   });

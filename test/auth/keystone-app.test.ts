@@ -1,15 +1,12 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
-import { app } from "../../src/app";
 import { UNAUTHORIZED, UNAVAILABLE } from "../../src/http/errors";
+import { call } from "../helpers";
 import { FakeKeystone, KEYSTONE_URL, randomToken, WWW_AUTHENTICATE } from "./keystone-fake";
 
 // The real app in keystone mode, with the strategy instance it registers (isolate-wide caches,
 // caches.default, Date.now) and a fake Keystone behind globalThis.fetch. Every test uses fresh tokens.
 
-const KEYSTONE_ENV: Cloudflare.Env = {
-  ...env,
+const KEYSTONE: Partial<Cloudflare.Env> = {
   AUTH_STRATEGY: "keystone",
   KEYSTONE_URL,
   KEYSTONE_SERVICE_USER: "",
@@ -46,30 +43,6 @@ function issue(t: { project?: string | null; system?: boolean; roles?: string[] 
   return token;
 }
 
-async function send(
-  method: string,
-  path: string,
-  opts: {
-    token?: string;
-    body?: unknown;
-    headers?: Record<string, string>;
-    vars?: Partial<Cloudflare.Env>;
-  } = {},
-): Promise<Response> {
-  const headers: Record<string, string> = { Accept: "application/json", ...(opts.headers ?? {}) };
-  if (opts.token !== undefined) headers["X-Auth-Token"] = opts.token;
-  if (opts.body !== undefined) headers["Content-Type"] = "application/json";
-  const request = new Request(`http://glance.test${path}`, {
-    method,
-    headers,
-    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-  });
-  const ctx = createExecutionContext();
-  const response = await app.fetch(request, { ...KEYSTONE_ENV, ...(opts.vars ?? {}) }, ctx);
-  await waitOnExecutionContext(ctx);
-  return response;
-}
-
 const FORGED = {
   "X-Identity-Status": "Confirmed",
   "X-Project-Id": "forged-project",
@@ -82,15 +55,25 @@ describe("AUTH_STRATEGY=keystone through the app", () => {
   it("a valid token acts for its project: create an image, read it, list its members", async () => {
     const project = `p-${crypto.randomUUID()}`;
     const token = issue({ project });
-    const created = await send("POST", "/v2/images", { token, body: { name: "ks" } });
+    const created = await call("POST", "/v2/images", {
+      body: { name: "ks" },
+      headers: { "X-Auth-Token": token },
+      vars: KEYSTONE,
+    });
     expect(created.status).toBe(201);
     const image = (await created.json()) as { id: string; owner: string; visibility: string };
     expect(image).toMatchObject({ owner: project, visibility: "shared", name: "ks" });
 
-    const read = await send("GET", `/v2/images/${image.id}`, { token });
+    const read = await call("GET", `/v2/images/${image.id}`, {
+      headers: { "X-Auth-Token": token },
+      vars: KEYSTONE,
+    });
     expect(read.status).toBe(200);
     expect(await read.json()).toMatchObject({ id: image.id, owner: project });
-    const members = await send("GET", `/v2/images/${image.id}/members`, { token });
+    const members = await call("GET", `/v2/images/${image.id}/members`, {
+      headers: { "X-Auth-Token": token },
+      vars: KEYSTONE,
+    });
     expect(members.status).toBe(200);
     expect(await members.json()).toEqual({ members: [], schema: "/v2/schemas/members" });
 
@@ -101,15 +84,19 @@ describe("AUTH_STRATEGY=keystone through the app", () => {
   it("identity headers sent by the client are ignored", async () => {
     const project = `p-${crypto.randomUUID()}`;
     const token = issue({ project, roles: ["member"] });
-    const created = await send("POST", "/v2/images", { token, body: {}, headers: FORGED });
+    const created = await call("POST", "/v2/images", {
+      body: {},
+      headers: { "X-Auth-Token": token, ...FORGED },
+      vars: KEYSTONE,
+    });
     expect(created.status).toBe(201);
     expect(await created.json()).toMatchObject({ owner: project });
 
     // X-Roles: admin did not make the caller an admin.
-    const publicImage = await send("POST", "/v2/images", {
-      token,
+    const publicImage = await call("POST", "/v2/images", {
       body: { visibility: "public" },
-      headers: FORGED,
+      headers: { "X-Auth-Token": token, ...FORGED },
+      vars: KEYSTONE,
     });
     expect(publicImage.status).toBe(403);
     expect(await publicImage.json()).toEqual({
@@ -119,19 +106,23 @@ describe("AUTH_STRATEGY=keystone through the app", () => {
     });
 
     // Without a token, headers alone identify nobody.
-    const anonymous = await send("GET", "/v2/images", { headers: FORGED });
+    const anonymous = await call("GET", "/v2/images", { headers: FORGED, vars: KEYSTONE });
     expect(anonymous.status).toBe(401);
   });
 
   it("the token's roles count, lower-cased: Admin is admin", async () => {
     const token = issue({ project: `p-${crypto.randomUUID()}`, roles: ["Admin"] });
-    const created = await send("POST", "/v2/images", { token, body: { visibility: "public" } });
+    const created = await call("POST", "/v2/images", {
+      body: { visibility: "public" },
+      headers: { "X-Auth-Token": token },
+      vars: KEYSTONE,
+    });
     expect(created.status).toBe(201);
     expect(await created.json()).toMatchObject({ visibility: "public" });
   });
 
   it("no token: 401 with WWW-Authenticate and SPEC §2's body, JSON or plain text; Keystone not asked", async () => {
-    const json = await send("GET", `/v2/images/${crypto.randomUUID()}/members`);
+    const json = await call("GET", `/v2/images/${crypto.randomUUID()}/members`, { vars: KEYSTONE });
     expect(json.status).toBe(401);
     expect(json.headers.get("WWW-Authenticate")).toBe(WWW_AUTHENTICATE);
     expect(json.headers.get("x-openstack-request-id")).toMatch(/^req-/);
@@ -141,7 +132,7 @@ describe("AUTH_STRATEGY=keystone through the app", () => {
       title: "Unauthorized",
     });
 
-    const text = await send("GET", "/v2/images", { headers: { Accept: "*/*" } });
+    const text = await call("GET", "/v2/images", { headers: { Accept: "*/*" }, vars: KEYSTONE });
     expect(text.status).toBe(401);
     expect(text.headers.get("WWW-Authenticate")).toBe(WWW_AUTHENTICATE);
     expect(text.headers.get("Content-Type")).toBe("text/plain; charset=UTF-8");
@@ -150,7 +141,10 @@ describe("AUTH_STRATEGY=keystone through the app", () => {
   });
 
   it("a token Keystone refuses: 401 with WWW-Authenticate", async () => {
-    const res = await send("GET", `/v2/images/${crypto.randomUUID()}`, { token: randomToken() });
+    const res = await call("GET", `/v2/images/${crypto.randomUUID()}`, {
+      headers: { "X-Auth-Token": randomToken() },
+      vars: KEYSTONE,
+    });
     expect(res.status).toBe(401);
     expect(res.headers.get("WWW-Authenticate")).toBe(WWW_AUTHENTICATE);
     expect(await res.json()).toEqual({
@@ -161,33 +155,38 @@ describe("AUTH_STRATEGY=keystone through the app", () => {
   });
 
   it("a token scoped to no project: 401 on member routes (SPEC §1), also a system-scoped one", async () => {
-    const unscoped = await send("GET", `/v2/images/${crypto.randomUUID()}/members`, {
-      token: issue({ project: null }),
+    const unscoped = await call("GET", `/v2/images/${crypto.randomUUID()}/members`, {
+      headers: { "X-Auth-Token": issue({ project: null }) },
+      vars: KEYSTONE,
     });
     expect(unscoped.status).toBe(401);
     expect(unscoped.headers.get("WWW-Authenticate")).toBe(WWW_AUTHENTICATE);
-    const system = await send("GET", `/v2/images/${crypto.randomUUID()}/members`, {
-      token: issue({ project: null, system: true }),
+    const system = await call("GET", `/v2/images/${crypto.randomUUID()}/members`, {
+      headers: { "X-Auth-Token": issue({ project: null, system: true }) },
+      vars: KEYSTONE,
     });
     expect(system.status).toBe(401);
   });
 
   it("a system-scoped admin on image routes: refused by scope (enforce_scope), as Glance answers it", async () => {
     const token = issue({ project: null, system: true });
-    const list = await send("GET", "/v2/images", { token });
+    const list = await call("GET", "/v2/images", { headers: { "X-Auth-Token": token }, vars: KEYSTONE });
     expect(list.status).toBe(403);
     expect(await list.json()).toMatchObject({
       message: "You are not authorized to complete get_images action.",
     });
-    const unscoped = await send("GET", "/v2/images", { token: issue({ project: null }) });
+    const unscoped = await call("GET", "/v2/images", {
+      headers: { "X-Auth-Token": issue({ project: null }) },
+      vars: KEYSTONE,
+    });
     expect(unscoped.status).toBe(401);
   });
 
   it("Keystone failing: 503 with Retry-After and SPEC §2's body, logged with the request id", async () => {
     keystone.override = () => new Response("oops", { status: 500 });
-    const res = await send("GET", "/v2/images", {
-      token: randomToken(),
-      headers: { "X-Openstack-Request-Id": "req-keystone-down-1" },
+    const res = await call("GET", "/v2/images", {
+      headers: { "X-Auth-Token": randomToken(), ...{ "X-Openstack-Request-Id": "req-keystone-down-1" } },
+      vars: KEYSTONE,
     });
     expect(res.status).toBe(503);
     expect(res.headers.get("Retry-After")).toBe("5");
@@ -202,18 +201,28 @@ describe("AUTH_STRATEGY=keystone through the app", () => {
   });
 
   it("KEYSTONE_URL unset: every /v2 request is 503 (fail closed), discovery still answers", async () => {
-    const res = await send("GET", "/v2/images", { token: issue(), vars: { KEYSTONE_URL: "" } });
+    const res = await call("GET", "/v2/images", {
+      headers: { "X-Auth-Token": issue() },
+      vars: { ...KEYSTONE, KEYSTONE_URL: "" },
+    });
     expect(res.status).toBe(503);
     expect(res.headers.get("Retry-After")).toBe("30");
     expect(logs.some((l) => l.includes("KEYSTONE_URL is not set"))).toBe(true);
-    expect((await send("GET", "/versions", { vars: { KEYSTONE_URL: "" } })).status).toBe(200);
+    expect((await call("GET", "/versions", { vars: { ...KEYSTONE, KEYSTONE_URL: "" } })).status).toBe(200);
     expect(keystone.calls).toHaveLength(0);
   });
 
   it("a cached token costs no Keystone call on later requests", async () => {
     const token = issue({ project: `p-${crypto.randomUUID()}` });
     for (let i = 0; i < 5; i++) {
-      expect((await send("GET", `/v2/images/${crypto.randomUUID()}`, { token })).status).toBe(404);
+      expect(
+        (
+          await call("GET", `/v2/images/${crypto.randomUUID()}`, {
+            headers: { "X-Auth-Token": token },
+            vars: KEYSTONE,
+          })
+        ).status,
+      ).toBe(404);
     }
     expect(keystone.calls).toHaveLength(1);
   });
@@ -221,11 +230,12 @@ describe("AUTH_STRATEGY=keystone through the app", () => {
   it("never writes the token to the console", async () => {
     const tokens = [issue(), randomToken(), issue({ project: null })];
     keystone.tokens.set(tokens[0] as string, { expiresAt: Date.now() - 1 });
-    for (const token of tokens) await send("GET", "/v2/images", { token });
+    for (const token of tokens)
+      await call("GET", "/v2/images", { headers: { "X-Auth-Token": token }, vars: KEYSTONE });
     keystone.override = () => Promise.reject(new TypeError("down"));
     const last = randomToken();
     tokens.push(last);
-    await send("GET", "/v2/images", { token: last });
+    await call("GET", "/v2/images", { headers: { "X-Auth-Token": last }, vars: KEYSTONE });
     expect(logs.length).toBeGreaterThan(0);
     for (const token of tokens) expect(logs.filter((l) => l.includes(token))).toEqual([]);
   });

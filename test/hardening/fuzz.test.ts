@@ -1,18 +1,21 @@
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
 import YAML from "yaml";
-import { dump } from "../helpers";
-import { ROLE_SET_NAMES, ROLE_SETS, RULES } from "./model";
 import {
   BASE,
   CLIENT_REQUEST_ID,
+  call,
+  dump,
   errorShapeProblems,
-  fetchApp,
   GENERATED_REQUEST_ID,
-  identityHeaders,
+  identity,
+  JSON_PATCH,
   LEAK,
-} from "./support";
+  NEGOTIATION,
+  type Who,
+} from "../helpers";
+import { ROLE_SET_NAMES, ROLE_SETS, RULES } from "./model";
 
 /**
  * Generated requests against the member and image routes — random and hostile JSON, deep
@@ -35,7 +38,6 @@ import {
  */
 const BATCHES = 20;
 const PER_BATCH = 500;
-let sent = 0;
 
 // ------------------------------------------------------------------ the cast and the seed
 
@@ -53,17 +55,9 @@ const EXPIRED = `expired-${r}`;
 /** Placeholders in generated paths and bodies, filled from the seed at send time. */
 const seed: Record<string, string> = {};
 
-async function call(who: { project: string; admin: boolean }, method: string, path: string, body?: unknown) {
-  const headers: Record<string, string> = { ...identityHeaders(who), Accept: "application/json" };
-  const type = method === "PATCH" ? "application/openstack-images-v2.1-json-patch" : "application/json";
-  if (body !== undefined) headers["Content-Type"] = type;
-  const res = await exports.default.fetch(
-    new Request(`${BASE}${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }),
-  );
+/** A seeding request, which must succeed; its JSON answer. */
+async function must(who: Who, method: string, path: string, body?: unknown) {
+  const res = await call(method, path, { who, body, type: method === "PATCH" ? JSON_PATCH : undefined });
   const text = await res.text();
   if (res.status >= 300) throw new Error(`seeding ${method} ${path}: ${res.status} ${text}`);
   return text === "" ? null : JSON.parse(text);
@@ -79,10 +73,10 @@ async function reseed(): Promise<void> {
     env.DB.prepare("DELETE FROM images"),
     env.DB.prepare("DELETE FROM member_events"),
   ]);
-  const owner = { project: P.owner, admin: false };
-  const admin = { project: P.admin, admin: true };
+  const owner: Who = { project: P.owner };
+  const admin: Who = { project: P.admin, roles: ROLE_SETS.admin };
   for (const v of ["shared", "private", "public", "community"] as const) {
-    const image = await call(v === "public" ? admin : owner, "POST", "/v2/images", {
+    const image = await must(v === "public" ? admin : owner, "POST", "/v2/images", {
       name: `fuzz-${v}`,
       visibility: v,
       tags: ["fuzz"],
@@ -91,13 +85,13 @@ async function reseed(): Promise<void> {
   }
   const shared = seed["{shared}"] as string;
   seed["{SHARED}"] = shared.toUpperCase();
-  for (const m of [P.m1, P.m2]) await call(owner, "POST", `/v2/images/${shared}/members`, { member_id: m });
-  await call({ project: P.m2, admin: false }, "PUT", `/v2/images/${shared}/members/${P.m2}`, {
+  for (const m of [P.m1, P.m2]) await must(owner, "POST", `/v2/images/${shared}/members`, { member_id: m });
+  await must({ project: P.m2 }, "PUT", `/v2/images/${shared}/members/${P.m2}`, {
     status: "accepted",
   });
-  await call(owner, "POST", `/v2/images/${seed["{private}"]}/members`, { member_id: P.m1 });
+  await must(owner, "POST", `/v2/images/${seed["{private}"]}/members`, { member_id: P.m1 });
   for (const m of [EXPIRING, EXPIRED])
-    await call(owner, "POST", `/v2/images/${shared}/members`, { member_id: m, expires_at: stampIn(3600) });
+    await must(owner, "POST", `/v2/images/${shared}/members`, { member_id: m, expires_at: stampIn(3600) });
   // The database's clock decides expiry: this row's expiry is moved into the past.
   await env.DB.prepare(
     "UPDATE image_members SET expires_at = '2000-01-01T00:00:00Z' WHERE image_id = ?1 AND member_id = ?2",
@@ -114,7 +108,7 @@ async function reseed(): Promise<void> {
     ["/v2/shares", "{shareMarker}"],
     ["/v2/member-events", "{eventMarker}"],
   ] as const) {
-    const page = await call(owner, "GET", `${route}?limit=1`);
+    const page = await must(owner, "GET", `${route}?limit=1`);
     seed[key] = new URLSearchParams(String(page.next).split("?")[1]).get("marker") as string;
   }
 }
@@ -726,25 +720,9 @@ const path: fc.Arbitrary<Path> = fc.oneof(
   { weight: 1, arbitrary: fc.webPath().map((p) => ({ template: `/v2${p}`, methods: ["GET", "POST"] })) },
 );
 
-/** Accept values whose negotiation SPEC §2 decides, and values it leaves to either form. */
-const ACCEPT: [string | undefined, boolean][] = [
-  [undefined, false],
-  ["*/*", false],
-  ["application/json", true],
-  ["APPLICATION/JSON", true],
-  ["text/html", false],
-  ["text/plain", false],
-  ["text/*", false],
-  ["application/json, text/html", false],
-  ["text/html, application/json", false],
-  ["application/json, */*", false],
-  ["application/json, */*;q=0.1", true],
-  ["application/json;q=0.9, text/html;q=0.8", true],
-  ["text/html;q=0.1, application/json", true],
-  ["application/json;q=0", false],
-];
+/** Accept values whose negotiation SPEC §2 decides (NEGOTIATION), and values it leaves to either form. */
 const accept: fc.Arbitrary<{ value: string | undefined; json: boolean | "either" }> = fc.oneof(
-  { weight: 6, arbitrary: fc.constantFrom(...ACCEPT).map(([value, json]) => ({ value, json })) },
+  { weight: 6, arbitrary: fc.constantFrom(...NEGOTIATION).map(([value, json]) => ({ value, json })) },
   {
     weight: 1,
     arbitrary: fc
@@ -794,7 +772,7 @@ const IDENTITIES = [
   "no-project",
   "odd-roles",
 ];
-const identity = fc.oneof(
+const whoSends = fc.oneof(
   { weight: 8, arbitrary: fc.constantFrom("owner", "m1", "m2", "stranger", "admin") },
   { weight: 1, arbitrary: fc.constantFrom(...IDENTITIES) },
 );
@@ -866,9 +844,13 @@ const rolesValue: fc.Arbitrary<string> = fc.oneof(
     ),
   },
 );
-const rolesHeader = fc.option(
-  fc.record({ header: fc.constantFrom("X-Roles", "X-Role", "both"), value: rolesValue }),
-  { freq: 4, nil: undefined },
+/** One request in four carries a roles header of its own (fc.option's nil comes one in `freq`). */
+const rolesHeader = fc.oneof(
+  { weight: 3, arbitrary: fc.constant(undefined) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ header: fc.constantFrom("X-Roles", "X-Role", "both"), value: rolesValue }),
+  },
 );
 /** The rule set of the request (POLICY_DEFAULTS); mostly the deployment's default. */
 const ruleSet = fc.constantFrom(undefined, undefined, undefined, "secure-rbac", "legacy");
@@ -897,7 +879,7 @@ const spec: fc.Arbitrary<Spec> = fc
         arbitrary: fc.constantFrom("HEAD", "OPTIONS", "PROPFIND", "PATCH", "PUT", "DELETE", "POST"),
       },
     ),
-    who: identity,
+    who: whoSends,
     body,
     // Half the time a body of the route's own kind (SPEC §12's PATCH member and POST /v2/shares),
     // so that its parser and its writes are reached past the generic bodies' first 400.
@@ -923,7 +905,11 @@ const spec: fc.Arbitrary<Spec> = fc
 function headersFor(s: Spec): Record<string, string> {
   const who = s.who;
   let h: Record<string, string> = {};
-  if (who in P) h = identityHeaders({ project: P[who as keyof typeof P], admin: who === "admin" });
+  if (who in P)
+    h = identity({
+      project: P[who as keyof typeof P],
+      roles: ROLE_SETS[who === "admin" ? "admin" : "member"],
+    });
   else if (who === "unconfirmed") h = { "X-Identity-Status": "Invalid", "X-Project-Id": P.owner };
   else if (who === "no-project") h = { "X-Identity-Status": "Confirmed", "X-Roles": "admin" };
   else if (who === "odd-roles")
@@ -977,6 +963,14 @@ function bodyFor(b: Body): { init: BodyInit | undefined; text: string } {
   }
 }
 
+/** Sends a spec's request exactly as it is: only its own headers (no default Accept). */
+const sendSpec = (s: Spec, body: BodyInit | undefined, vars: Partial<Cloudflare.Env> | undefined) =>
+  call(s.method, fill(s.path.template), {
+    raw: body,
+    headers: { Accept: undefined, ...headersFor(s) },
+    vars,
+  });
+
 /** Methods whose bodies fetch accepts. */
 const CARRIES_BODY = new Set(["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PROPFIND"]);
 
@@ -996,11 +990,8 @@ async function judge(s: Spec, overrides?: string, observe?: (status: number) => 
   const { init, text: sentText } = CARRIES_BODY.has(s.method)
     ? bodyFor(s.body)
     : { init: undefined, text: "" };
-  const request = new Request(url, { method: s.method, headers: headersFor(s), body: init });
-  const vars = varsFor(s, overrides);
-  const res = await (vars ? fetchApp(request, vars) : exports.default.fetch(request));
+  const res = await sendSpec(s, init, varsFor(s, overrides));
   const text = await res.text();
-  sent++;
   observe?.(res.status);
   const problems: string[] = [];
   if (res.status >= 500) problems.push(`answered ${res.status}: ${text}`);
@@ -1092,15 +1083,49 @@ describe("fuzzing the member and image routes", () => {
  */
 const sharerSpec: fc.Arbitrary<Spec> = fc
   .record({
-    route: fc.constantFrom("patch", "patch", "add", "bulk", "bulk", "bulk", "shares", "events"),
+    route: fc.constantFrom(
+      "patch",
+      "patch",
+      "patch",
+      "add",
+      "add",
+      "bulk",
+      "bulk",
+      "bulk",
+      "shares",
+      "events",
+    ),
     image: fc.constantFrom("{shared}", "{private}", "{SHARED}", "{public}", "{community}"),
     member: fc.constantFrom("{m1}", "{m2}", "{expiring}", "{expired}", "{owner}", `nobody-${r}`),
     who: fc.constantFrom("owner", "owner", "owner", "admin", "m1"),
     patch: patchMemberish,
-    add: memberish,
-    bulk: sharesish,
+    // Half the time a project never added before, so that adds succeed in every batch.
+    add: fc.oneof(
+      { weight: 1, arbitrary: memberish },
+      {
+        weight: 1,
+        arbitrary: fc.record(
+          {
+            member_id: fc.uuid().map((u) => `fresh-${u}`),
+            expires_at: fc.constantFrom("{in1h}", "{in9y}", null),
+          },
+          { requiredKeys: ["member_id"] },
+        ),
+      },
+    ),
+    // …and a bulk share naming an image that does not exist, so that its 404 comes up too.
+    bulk: fc.oneof(
+      { weight: 4, arbitrary: sharesish },
+      {
+        weight: 1,
+        arbitrary: fc.record({
+          images: fc.tuple(fc.constantFrom("{shared}", "{private}"), fc.uuid()),
+          members: fc.array(bulkMember, { minLength: 1, maxLength: 3 }),
+        }),
+      },
+    ),
     query: sharingQuery,
-    accept: fc.constantFrom(...ACCEPT).map(([value, json]) => ({ value, json })),
+    accept: fc.constantFrom(...NEGOTIATION).map(([value, json]) => ({ value, json })),
     rules: ruleSet,
   })
   .map(({ route, image, member, who, patch, add, bulk, query, accept, rules }): Spec => {
@@ -1147,54 +1172,51 @@ const sharerSpec: fc.Arbitrary<Spec> = fc
     }
   });
 
-/** What the sharers' batches answered, by route and status: they must reach every outcome. */
-const sharerOutcomes = new Map<string, number>();
+/** The outcomes every sharers' batch must reach, by route and status: successes and refusals of each write. */
+const SHARER_OUTCOMES: readonly (readonly [RegExp, number])[] = [
+  [/^PATCH .*\/members\/\{m\}/, 200],
+  [/^PATCH .*\/members\/\{m\}/, 400],
+  [/^PATCH .*\/members\/\{m\}/, 403],
+  [/^PATCH .*\/members\/\{m\}/, 404],
+  [/^POST \/v2\/shares/, 200],
+  [/^POST \/v2\/shares/, 400],
+  [/^POST \/v2\/shares/, 403],
+  [/^POST \/v2\/shares/, 404],
+  [/^POST .*\/members /, 200],
+  [/^POST .*\/members /, 400],
+  [/^GET \/v2\/shares/, 200],
+  [/^GET \/v2\/shares/, 400],
+  [/^GET \/v2\/member-events/, 200],
+  [/^GET \/v2\/member-events/, 400],
+];
 
 describe("fuzzing SPEC §12's writes as the sharers", () => {
   for (let batch = 0; batch < 2; batch++) {
-    it(`batch ${batch + 1}/2: ${PER_BATCH} requests, successes and refusals interleaved, refusals write nothing`, async () => {
+    it(`batch ${batch + 1}/2: ${PER_BATCH} requests, successes and refusals of every write interleaved, refusals write nothing`, async () => {
       await reseed();
       baseline = await dump();
+      // What this batch answered, by route and status.
+      const outcomes = new Map<string, number>();
       await fc.assert(
         fc.asyncProperty(sharerSpec, async (s) => {
           const problems = await judge(s, undefined, (status) => {
             const key = `${s.method} ${s.path.template.split("?")[0]?.replace(/\/members\/.*/, "/members/{m}")} ${status}`;
-            sharerOutcomes.set(key, (sharerOutcomes.get(key) ?? 0) + 1);
+            outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
           });
           if (problems.length > 0) throw new Error(`${describeSpec(s)}\n- ${problems.join("\n- ")}`);
         }),
         { numRuns: PER_BATCH, endOnFailure: true },
       );
+      const seen = [...outcomes.keys()];
+      const missing = SHARER_OUTCOMES.filter(
+        ([route, status]) => !seen.some((k) => route.test(k) && k.endsWith(` ${status}`)),
+      );
+      expect(
+        missing.map(([r, s]) => `${r} ${s}`),
+        JSON.stringify([...outcomes].sort()),
+      ).toEqual([]);
     }, 180_000);
   }
-
-  it("reached successes and refusals of every write", () => {
-    const seen = [...sharerOutcomes.keys()];
-    const reached = (route: RegExp, status: number) =>
-      seen.some((k) => route.test(k) && k.endsWith(` ${status}`));
-    const missing = (
-      [
-        [/^PATCH .*\/members\/\{m\}/, 200],
-        [/^PATCH .*\/members\/\{m\}/, 400],
-        [/^PATCH .*\/members\/\{m\}/, 403],
-        [/^PATCH .*\/members\/\{m\}/, 404],
-        [/^POST \/v2\/shares/, 200],
-        [/^POST \/v2\/shares/, 400],
-        [/^POST \/v2\/shares/, 403],
-        [/^POST \/v2\/shares/, 404],
-        [/^POST .*\/members /, 200],
-        [/^POST .*\/members /, 400],
-        [/^GET \/v2\/shares/, 200],
-        [/^GET \/v2\/shares/, 400],
-        [/^GET \/v2\/member-events/, 200],
-        [/^GET \/v2\/member-events/, 400],
-      ] as const
-    ).filter(([route, status]) => !reached(route, status));
-    expect(
-      missing.map(([r, s]) => `${r} ${s}`),
-      JSON.stringify([...sharerOutcomes].sort()),
-    ).toEqual([]);
-  });
 });
 
 // ------------------------------------------------------------------ SPEC §12: inputs named
@@ -1333,8 +1355,6 @@ const READS: { method: string; path: string; body?: unknown }[] = [
   { method: "PATCH", path: "/v2/images/{shared}", body: [{ op: "replace", path: "/id", value: "x" }] },
 ];
 
-let spellings = 0;
-
 describe("fuzzing the roles header: a role list means what its trimmed, lower-cased items mean", () => {
   let seeded = "";
   beforeAll(async () => {
@@ -1350,30 +1370,23 @@ describe("fuzzing the roles header: a role list means what its trimmed, lower-ca
         fc.constantFrom(...READS),
         fc.constantFrom("secure-rbac", "legacy"),
         async (sp, who, read, rules) => {
-          const send = async (roles: Record<string, string>) => {
-            const headers: Record<string, string> = {
-              "X-Identity-Status": "Confirmed",
-              "X-Project-Id": P[who as keyof typeof P],
-              "X-User-Id": "fuzz",
-              Accept: "application/json",
-              ...roles,
-            };
-            if (read.body !== undefined)
-              headers["Content-Type"] =
-                read.method === "PATCH" ? "application/openstack-images-v2.1-json-patch" : "application/json";
-            const res = await fetchApp(
-              new Request(`${BASE}${fill(read.path)}`, {
-                method: read.method,
-                headers,
-                body: read.body === undefined ? undefined : fill(JSON.stringify(read.body)),
-              }),
-              { POLICY_DEFAULTS: rules },
-            );
-            spellings++;
+          const answer = async (roles: Record<string, string>) => {
+            const res = await call(read.method, fill(read.path), {
+              // No roles of the identity's own: only the header under test.
+              who: { project: P[who as keyof typeof P], user: "fuzz", roles: [], headers: roles },
+              raw: read.body === undefined ? undefined : fill(JSON.stringify(read.body)),
+              type:
+                read.body === undefined
+                  ? undefined
+                  : read.method === "PATCH"
+                    ? JSON_PATCH
+                    : "application/json",
+              vars: { POLICY_DEFAULTS: rules },
+            });
             return `${res.status} ${await res.text()}`;
           };
-          const plain = await send(sp.roles.length > 0 ? { "X-Roles": sp.roles.join(",") } : {});
-          const messy = await send(
+          const plain = await answer(sp.roles.length > 0 ? { "X-Roles": sp.roles.join(",") } : {});
+          const messy = await answer(
             sp.header === "X-Role"
               ? { "X-Role": sp.value }
               : sp.header === "X-Roles"
@@ -1501,8 +1514,6 @@ const v2Request = fc.record({
   roles: rolesHeader,
 });
 
-let failedClosed = 0;
-
 describe("fuzzing POLICY_OVERRIDES: a document that is no mapping of strings fails closed", () => {
   let errors: MockInstance<typeof console.error>;
   beforeAll(async () => {
@@ -1543,7 +1554,10 @@ describe("fuzzing POLICY_OVERRIDES: a document that is no mapping of strings fai
                 `POLICY_OVERRIDES=${JSON.stringify(doc).slice(0, 300)}\n${describeSpec(s)}\n- ${problems.join("\n- ")}`,
               );
           }
-          const versions = await fetchApp(new Request(`${BASE}/versions`), { POLICY_OVERRIDES: doc });
+          const versions = await call("GET", "/versions", {
+            headers: { Accept: undefined },
+            vars: { POLICY_OVERRIDES: doc },
+          });
           expect(versions.status, `GET /versions with POLICY_OVERRIDES=${JSON.stringify(doc)}`).toBe(200);
         },
       ),
@@ -1572,15 +1586,9 @@ describe("fuzzing POLICY_OVERRIDES: a document that is no mapping of strings fai
 
   /** The 503 of SPEC §11 (or 401 for a caller who is not one), in §2's shape; logged; no write. */
   async function judgeFailClosed(s: Spec, doc: string | undefined): Promise<string[]> {
-    const url = `${BASE}${fill(s.path.template)}`;
     const { init } = CARRIES_BODY.has(s.method) ? bodyFor(s.body) : { init: undefined };
-    const res = await fetchApp(
-      new Request(url, { method: s.method, headers: headersFor(s), body: init }),
-      varsFor(s, doc) ?? {},
-    );
+    const res = await sendSpec(s, init, varsFor(s, doc) ?? {});
     const text = await res.text();
-    sent++;
-    failedClosed++;
     const problems: string[] = [];
     if (res.status !== 503) problems.push(`answered ${res.status}, not 503: ${text.slice(0, 300)}`);
     else {
@@ -1688,8 +1696,6 @@ const overridesDoc: fc.Arbitrary<string> = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom(...HUGE).map((rules) => JSON.stringify(rules)) },
 );
 
-let checked = 0;
-
 describe("fuzzing POLICY_OVERRIDES: random check strings", () => {
   beforeEach(() => {
     // Bad check strings are logged when a document is first loaded.
@@ -1746,19 +1752,7 @@ describe("fuzzing POLICY_OVERRIDES: random check strings", () => {
         ["GET", "/v2/images?tag=fuzz", undefined],
         ["DELETE", `/v2/images/${shared}/members/${m}`, undefined],
       ] as const) {
-        const res = await fetchApp(
-          new Request(`${BASE}${path}`, {
-            method,
-            headers: {
-              ...identityHeaders(owner),
-              Accept: "application/json",
-              "Content-Type": "application/json",
-            },
-            body: body === undefined ? undefined : JSON.stringify(body),
-          }),
-          { POLICY_OVERRIDES: doc },
-        );
-        sent++;
+        const res = await call(method, path, { who: owner, body, vars: { POLICY_OVERRIDES: doc } });
         answers.push(`${method} ${path.replace(shared, "{shared}").replace(m, "{m}")} → ${res.status}`);
         await res.text();
       }
@@ -1777,7 +1771,6 @@ describe("fuzzing POLICY_OVERRIDES: random check strings", () => {
         fc.asyncProperty(overridesDoc, fc.array(spec, { minLength: 1, maxLength: 4 }), async (doc, specs) => {
           for (const s of specs) {
             const problems = await judge(s, doc);
-            checked++;
             if (problems.length > 0)
               throw new Error(
                 `POLICY_OVERRIDES=${doc.slice(0, 500)}\n${describeSpec(s)}\n- ${problems.join("\n- ")}`,
@@ -1788,17 +1781,4 @@ describe("fuzzing POLICY_OVERRIDES: random check strings", () => {
       );
     }, 180_000);
   }
-});
-
-describe("fuzz totals", () => {
-  it("sent at least 10,000 generated requests, and the SPEC §11 ones", () => {
-    console.log(
-      `fuzz suite: ${sent} generated requests (${spellings} for role spellings, ${failedClosed} under a broken policy, ${checked} under random check strings)`,
-    );
-    expect(sent).toBeGreaterThanOrEqual(BATCHES * PER_BATCH + failedClosed + checked);
-    expect(sent).toBeGreaterThanOrEqual(10_000);
-    expect(spellings).toBe(500);
-    expect(failedClosed).toBeGreaterThanOrEqual(150);
-    expect(checked).toBeGreaterThanOrEqual(400);
-  });
 });

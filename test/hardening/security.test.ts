@@ -1,10 +1,9 @@
-import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { requestIdFor } from "../../src/http/request-id";
 import wranglerToml from "../../wrangler.toml?raw";
+import { call, fetchWith, GENERATED_REQUEST_ID, LEAK, request, type Who } from "../helpers";
 import { faultyD1 } from "./faulty-d1";
-import { BASE, type Caller, fetchApp, GENERATED_REQUEST_ID, identityHeaders, LEAK } from "./support";
 
 /**
  * The security guarantees of SECURITY.md that are not backed elsewhere: request ids cannot
@@ -14,20 +13,14 @@ import { BASE, type Caller, fetchApp, GENERATED_REQUEST_ID, identityHeaders, LEA
  * in clear — are tested in test/auth/keystone-app.test.ts and test/unit/keystone.test.ts.)
  */
 const r = crypto.randomUUID().slice(0, 8);
-const owner: Caller = { project: `owner-${r}`, admin: false };
+const owner: Who = { project: `owner-${r}` };
 
 afterEach(() => {
   vi.restoreAllMocks();
 });
 
 async function createImage(): Promise<string> {
-  const res = await fetchApp(
-    new Request(`${BASE}/v2/images`, {
-      method: "POST",
-      headers: { ...identityHeaders(owner), "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify({ name: "security" }),
-    }),
-  );
+  const res = await call("POST", "/v2/images", { who: owner, body: { name: "security" } });
   expect(res.status).toBe(201);
   return ((await res.json()) as { id: string }).id;
 }
@@ -52,26 +45,20 @@ describe("request ids are sanitised (SPEC §2)", () => {
       "req-",
       "-".repeat(65),
     ]) {
-      const res = await fetchApp(
-        new Request(`${BASE}/v2/images/${crypto.randomUUID()}/members`, {
-          headers: { ...identityHeaders(owner), Accept: "application/json", "X-Openstack-Request-Id": sent },
-        }),
-      );
+      const res = await call("GET", `/v2/images/${crypto.randomUUID()}/members`, {
+        who: owner,
+        headers: { "X-Openstack-Request-Id": sent },
+      });
       const id = res.headers.get("x-openstack-request-id") ?? "";
       expect(res.status, JSON.stringify(sent)).toBe(404);
       expect(id, JSON.stringify(sent)).toMatch(GENERATED_REQUEST_ID);
       expect(await res.text()).not.toContain(sent);
     }
     // …while a clean id is kept, as SPEC §2 asks.
-    const res = await fetchApp(
-      new Request(`${BASE}/v2/images/${crypto.randomUUID()}/members`, {
-        headers: {
-          ...identityHeaders(owner),
-          Accept: "application/json",
-          "X-Openstack-Request-Id": "abc-123",
-        },
-      }),
-    );
+    const res = await call("GET", `/v2/images/${crypto.randomUUID()}/members`, {
+      who: owner,
+      headers: { "X-Openstack-Request-Id": "abc-123" },
+    });
     expect(res.headers.get("x-openstack-request-id")).toBe("req-abc-123");
   });
 
@@ -100,12 +87,11 @@ describe("request ids are sanitised (SPEC §2)", () => {
       kind: "throw",
       error: new Error("D1_ERROR: Network connection lost."),
     });
-    const res = await fetchApp(
-      new Request(`${BASE}/v2/images/${image}/members`, {
-        headers: { ...identityHeaders(owner), Accept: "application/json", "X-Openstack-Request-Id": hostile },
-      }),
-      { DB: faulty.db },
-    );
+    const res = await call("GET", `/v2/images/${image}/members`, {
+      who: owner,
+      headers: { "X-Openstack-Request-Id": hostile },
+      vars: { DB: faulty.db },
+    });
     expect(res.status).toBe(503);
     const id = res.headers.get("x-openstack-request-id") ?? "";
     expect(id).toMatch(GENERATED_REQUEST_ID);
@@ -137,14 +123,12 @@ describe("no response shows internals", () => {
       });
     const garbage = answersGarbage(env.DB);
     for (const accept of ["application/json", "*/*"]) {
-      const res = await fetchApp(
-        new Request(`${BASE}/v2/images/${image}/members`, {
-          method: "POST",
-          headers: { ...identityHeaders(owner), Accept: accept, "Content-Type": "application/json" },
-          body: JSON.stringify({ member_id: `m-${r}` }),
-        }),
-        { DB: garbage },
-      );
+      const res = await call("POST", `/v2/images/${image}/members`, {
+        who: owner,
+        body: { member_id: `m-${r}` },
+        headers: { Accept: accept },
+        vars: { DB: garbage },
+      });
       const text = await res.text();
       expect(res.status, text).toBe(500);
       expect(text).not.toMatch(LEAK);
@@ -172,16 +156,12 @@ describe("CORS is off unless configured", () => {
     origin: string,
     vars: Partial<Cloudflare.Env> = {},
   ) {
-    const headers: Record<string, string> = {
-      ...identityHeaders(owner),
-      Accept: "application/json",
-      Origin: origin,
-    };
+    const headers: Record<string, string> = { Origin: origin };
     if (method === "OPTIONS") {
       headers["Access-Control-Request-Method"] = "PUT";
       headers["Access-Control-Request-Headers"] = "X-Auth-Token, Content-Type, X-Project-Id";
     }
-    return fetchApp(new Request(`${BASE}${path}`, { method, headers }), vars);
+    return call(method, path, { who: owner, headers, vars });
   }
 
   const corsHeaders = (res: Response) =>
@@ -271,14 +251,14 @@ describe("trusted-headers is never the deployed default, and warns when used", (
     const { buildApp } = await import("../../src/app");
     const fresh = buildApp();
     const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
-    const send = () =>
-      fresh.fetch(
-        new Request(`${BASE}/v2/images/${crypto.randomUUID()}`, { headers: identityHeaders(owner) }),
-        { ...env, AUTH_STRATEGY: "trusted-headers" },
-        createExecutionContext(),
+    const show = () =>
+      fetchWith(
+        { AUTH_STRATEGY: "trusted-headers" },
+        request("GET", `/v2/images/${crypto.randomUUID()}`, { who: owner }),
+        fresh,
       );
-    expect((await send()).status).toBe(404);
-    expect((await send()).status).toBe(404);
+    expect((await show()).status).toBe(404);
+    expect((await show()).status).toBe(404);
     const warnings = warn.mock.calls.map((c) => String(c[0])).filter((l) => l.includes("trusted-headers"));
     expect(warnings).toHaveLength(1);
     const line = JSON.parse(warnings[0] as string);
@@ -291,21 +271,24 @@ describe("trusted-headers is never the deployed default, and warns when used", (
     const { buildApp } = await import("../../src/app");
     const fresh = buildApp();
     const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
-    vi.spyOn(console, "error").mockImplementation(() => {});
-    const res = await fresh.fetch(
-      new Request(`${BASE}/v2/images`, { headers: identityHeaders(owner) }),
+    const info = vi.spyOn(console, "info").mockImplementation(() => {});
+    const res = await fetchWith(
       // A Keystone that is configured (never reached: no token was sent).
-      { ...env, AUTH_STRATEGY: "keystone", KEYSTONE_URL: "http://keystone.test/v3" },
-      createExecutionContext(),
+      { AUTH_STRATEGY: "keystone", KEYSTONE_URL: "http://keystone.test/v3" },
+      request("GET", "/v2/images", { who: owner }),
+      fresh,
     );
     // The request did go through the keystone strategy (identity headers alone are no token)…
     expect(res.status).toBe(401);
+    expect(info.mock.calls.map((c) => JSON.parse(String(c[0])).msg)).toEqual([
+      "Keystone token refused: no X-Auth-Token",
+    ]);
     // …and the same fresh app under trusted-headers does warn, so the silence above is real.
     expect(warn.mock.calls.filter((c) => String(c[0]).includes("trusted-headers"))).toEqual([]);
-    await fresh.fetch(
-      new Request(`${BASE}/v2/images`, { headers: identityHeaders(owner) }),
-      { ...env, AUTH_STRATEGY: "trusted-headers" },
-      createExecutionContext(),
+    await fetchWith(
+      { AUTH_STRATEGY: "trusted-headers" },
+      request("GET", "/v2/images", { who: owner }),
+      fresh,
     );
     expect(warn.mock.calls.filter((c) => String(c[0]).includes("trusted-headers"))).toHaveLength(1);
   });

@@ -1,9 +1,7 @@
-import { exports } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   addMember,
   as,
-  BASE,
   call,
   createImage,
   dump,
@@ -12,6 +10,7 @@ import {
   fetchWith,
   identity,
   project,
+  request,
 } from "../helpers";
 
 const UNAUTHORIZED =
@@ -88,9 +87,8 @@ describe("error negotiation (SPEC §2)", () => {
 
   for (const accept of text) {
     it(`Accept ${accept ?? "(none)"}: text/plain`, async () => {
-      const headers: Record<string, string> = { ...identity({ project: "p" }) };
-      if (accept !== undefined) headers.Accept = accept;
-      const res = await exports.default.fetch(new Request(`${BASE}${path}`, { headers }));
+      // Accept undefined: the header is not sent at all.
+      const res = await call("GET", path, { who: { project: "p" }, headers: { Accept: accept } });
       expect(res.status).toBe(404);
       expect(res.headers.get("Content-Type")).toBe("text/plain; charset=UTF-8");
       expect(await res.text()).toBe(`404 Not Found\n\nImage ${path.split("/")[3]} not found.\n`);
@@ -112,9 +110,9 @@ describe("error negotiation (SPEC §2)", () => {
 describe("identity, trusted headers (SPEC §1)", () => {
   it("401 without X-Identity-Status: Confirmed", async () => {
     for (const status of [undefined, "Invalid", "confirmed"]) {
-      const headers: Record<string, string> = { "X-Project-Id": "p", Accept: "application/json" };
+      const headers: Record<string, string> = { "X-Project-Id": "p" };
       if (status) headers["X-Identity-Status"] = status;
-      const res = await exports.default.fetch(new Request(`${BASE}/v2/images/x/members`, { headers }));
+      const res = await call("GET", "/v2/images/x/members", { headers });
       await expectError(res, 401, UNAUTHORIZED);
     }
   });
@@ -150,15 +148,24 @@ describe("identity, trusted headers (SPEC §1)", () => {
   });
 
   it("a missing or unknown AUTH_STRATEGY answers every /v2 request with 503 (fail closed)", async () => {
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
     for (const strategy of ["", "none", "TRUSTED-HEADERS"]) {
-      const res = await fetchWith(
-        { AUTH_STRATEGY: strategy },
-        new Request(`${BASE}/v2/images`, {
-          headers: { ...identity({ project: "p", roles: ["admin"] }), Accept: "application/json" },
-        }),
-      );
+      errors.mockClear();
+      const res = await call("GET", "/v2/images", {
+        who: { project: "p", roles: ["admin"] },
+        vars: { AUTH_STRATEGY: strategy },
+      });
       await expectError(res, 503, "The server is currently unavailable. Please try again at a later time.");
+      // Logged, with the request's id.
+      expect(errors.mock.calls.map((c) => JSON.parse(String(c[0])))).toEqual([
+        {
+          level: "error",
+          msg: `AUTH_STRATEGY ${JSON.stringify(strategy)} is not available; refusing every /v2 request`,
+          request_id: res.headers.get("x-openstack-request-id"),
+        },
+      ]);
     }
+    errors.mockRestore();
   });
 });
 
@@ -175,11 +182,7 @@ describe("bodies (SPEC §2)", () => {
     ] as const) {
       // workerd's Request refuses a GET body, though one arrives over HTTP (checked against
       // `npm start` with curl); so build it as POST and present it as the method under test.
-      const req = new Request(`${BASE}${path}`, {
-        method: "POST",
-        headers: { ...identity({ project: owner }), Accept: "application/json" },
-        body: '{"x": 1}',
-      });
+      const req = request("POST", path, { who: { project: owner }, raw: '{"x": 1}' });
       Object.defineProperty(req, "method", { value: method });
       const res = await fetchWith({}, req);
       await expectError(res, 400, "A body is not expected with this request.");

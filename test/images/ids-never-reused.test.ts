@@ -1,9 +1,6 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { app } from "../../src/app";
-import { addMember, admin, as, BASE, expectError, identity, project } from "../helpers";
-import { countingDb } from "../perf/counting-db";
+import { addMember, admin, as, callCounted, expectError, project } from "../helpers";
 
 /**
  * SPEC §14 (OSSN-0075): an image id is never reused. Deleting an image keeps its id reserved
@@ -154,36 +151,14 @@ describe("settled by the database", () => {
 });
 
 describe("cost", () => {
-  async function trips(
-    method: string,
-    path: string,
-    who: { project: string; roles: string[] },
-    body?: unknown,
-  ) {
-    const counting = countingDb(env.DB);
-    const ctx = createExecutionContext();
-    const res = await app.fetch(
-      new Request(`${BASE}${path}`, {
-        method,
-        headers: { ...identity(who), Accept: "application/json", "Content-Type": "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      }),
-      { ...env, DB: counting.db },
-      ctx,
-    );
-    await res.arrayBuffer();
-    await waitOnExecutionContext(ctx);
-    return { status: res.status, trips: counting.trips };
-  }
-
   it("create (201 and the reserved-id 409) and delete each cost one D1 round trip", async () => {
     const me = { project: project("a"), roles: ["member", "reader"] };
     const x = crypto.randomUUID();
-    const created = await trips("POST", "/v2/images", me, { id: x });
+    const created = await callCounted("POST", "/v2/images", { who: me, body: { id: x } });
     expect([created.status, created.trips.length]).toEqual([201, 1]);
-    const deleted = await trips("DELETE", `/v2/images/${x}`, me);
+    const deleted = await callCounted("DELETE", `/v2/images/${x}`, { who: me });
     expect([deleted.status, deleted.trips.length]).toEqual([204, 1]);
-    const again = await trips("POST", "/v2/images", me, { id: x });
+    const again = await callCounted("POST", "/v2/images", { who: me, body: { id: x } });
     expect([again.status, again.trips.length]).toEqual([409, 1]);
   });
 

@@ -4,33 +4,13 @@ import { makeCaller } from "../../src/auth/caller";
 import { authorizer, changeSteps, PATCH_READ } from "../../src/images/rules";
 import { documentOf, readImage, updateImage } from "../../src/images/store";
 import { credentialsOf, loadPolicy } from "../../src/policy/policy";
-import { addMember, as, BASE, createImage, expectError, fetchWith, identity, project } from "../helpers";
+import { addMember, as, call, createImage, expectError, JSON_PATCH, project } from "../helpers";
 
 /**
  * SPEC §11 on POST /v2/images and GET /v2/images, operators' overrides, and the SQL guard that
  * makes a write's rule hold at the instant of the write.
  */
 type Mode = "secure-rbac" | "legacy";
-
-function send(
-  vars: Partial<Cloudflare.Env>,
-  caller: { project: string; roles: string[] },
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<Response> {
-  const headers: Record<string, string> = { ...identity(caller), Accept: "application/json" };
-  if (method === "PATCH") headers["Content-Type"] = "application/openstack-images-v2.1-json-patch";
-  else if (body !== undefined) headers["Content-Type"] = "application/json";
-  return fetchWith(
-    vars,
-    new Request(`${BASE}${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }),
-  );
-}
 
 const READER = ["reader"];
 const MEMBER = ["member", "reader"];
@@ -95,9 +75,13 @@ describe("POST /v2/images: add_image, then the visibility's rule (SPEC §11)", (
   describe.each(["secure-rbac", "legacy"] as Mode[])("under %s", (mode) => {
     it.each(cases)("%s", async (_, roles, body, rbac, legacy) => {
       const me = project("me");
-      const res = await send({ POLICY_DEFAULTS: mode }, { project: me, roles }, "POST", "/v2/images", {
-        name: "n",
-        ...body(me),
+      const res = await call("POST", "/v2/images", {
+        who: { project: me, roles },
+        body: {
+          name: "n",
+          ...body(me),
+        },
+        vars: { POLICY_DEFAULTS: mode },
       });
       const want = mode === "secure-rbac" ? rbac : legacy;
       if (typeof want === "number") {
@@ -113,11 +97,11 @@ describe("POST /v2/images: add_image, then the visibility's rule (SPEC §11)", (
   it("read-only attributes and schema errors come before the rules", async () => {
     const me = { project: project("me"), roles: NONE };
     await expectError(
-      await send({}, me, "POST", "/v2/images", { status: "active" }),
+      await call("POST", "/v2/images", { who: me, body: { status: "active" } }),
       403,
       "Attribute 'status' is read-only.",
     );
-    const bad = await send({}, me, "POST", "/v2/images", { visibility: "everyone" });
+    const bad = await call("POST", "/v2/images", { who: me, body: { visibility: "everyone" } });
     expect(bad.status).toBe(400);
   });
 });
@@ -128,7 +112,7 @@ describe("GET /v2/images: get_images, then get_image for each image (SPEC §11)"
     caller: { project: string; roles: string[] },
     query = "",
   ) {
-    const res = await send(vars, caller, "GET", `/v2/images?limit=1000${query}`);
+    const res = await call("GET", `/v2/images?limit=1000${query}`, { who: caller, vars });
     expect(res.status, await res.clone().text()).toBe(200);
     return new Set(((await res.json()) as { images: { id: string }[] }).images.map((i) => i.id));
   }
@@ -138,7 +122,7 @@ describe("GET /v2/images: get_images, then get_image for each image (SPEC §11)"
     const mine = await createImage(me);
     for (const roles of [NONE, ["member"]]) {
       await expectError(
-        await send({}, { project: me, roles }, "GET", "/v2/images"),
+        await call("GET", "/v2/images", { who: { project: me, roles } }),
         403,
         "You are not authorized to complete get_images action.",
       );
@@ -152,12 +136,12 @@ describe("GET /v2/images: get_images, then get_image for each image (SPEC §11)"
   it("query errors come first; the rule before the marker is looked up", async () => {
     const me = { project: project("me"), roles: NONE };
     await expectError(
-      await send({}, me, "GET", "/v2/images?visibility=x"),
+      await call("GET", "/v2/images?visibility=x", { who: me }),
       400,
       "Invalid visibility value: x",
     );
     await expectError(
-      await send({}, me, "GET", `/v2/images?marker=${crypto.randomUUID()}`),
+      await call("GET", `/v2/images?marker=${crypto.randomUUID()}`, { who: me }),
       403,
       "You are not authorized to complete get_images action.",
     );
@@ -177,7 +161,7 @@ describe("GET /v2/images: get_images, then get_image for each image (SPEC §11)"
     const plain = await ids({}, { project: me, roles: MEMBER });
     expect([plain.has(mine), plain.has(theirs), plain.has(shared)]).toEqual([true, true, true]);
     await expectError(
-      await send(vars, { project: me, roles: MEMBER }, "GET", `/v2/images/${theirs}`),
+      await call("GET", `/v2/images/${theirs}`, { who: { project: me, roles: MEMBER }, vars }),
       404,
       "The resource could not be found.",
     );
@@ -215,17 +199,23 @@ describe("POLICY_OVERRIDES on image routes", () => {
         // A caller hidden by get_image gets the bare 404 (only secure-rbac hides an owner without roles).
         const status = mode === "secure-rbac" && roles.length === 0 ? 404 : 403;
         const text = status === 404 ? "The resource could not be found." : na;
-        await expectError(await send(vars, me, "PATCH", `/v2/images/${id}`, rename), status, text);
-        await expectError(await send(vars, me, "PUT", `/v2/images/${id}/tags/b`), status, text);
-        await expectError(await send(vars, me, "DELETE", `/v2/images/${id}/tags/a`), status, text);
+        await expectError(
+          await call("PATCH", `/v2/images/${id}`, { who: me, body: rename, type: JSON_PATCH, vars }),
+          status,
+          text,
+        );
+        await expectError(await call("PUT", `/v2/images/${id}/tags/b`, { who: me, vars }), status, text);
+        await expectError(await call("DELETE", `/v2/images/${id}/tags/a`, { who: me, vars }), status, text);
       }
       const adm = { project: project("admin"), roles: ["admin"] };
-      expect((await send(vars, adm, "PATCH", `/v2/images/${id}`, rename)).status).toBe(200);
-      expect((await send(vars, adm, "PUT", `/v2/images/${id}/tags/b`)).status).toBe(204);
+      expect(
+        (await call("PATCH", `/v2/images/${id}`, { who: adm, body: rename, type: JSON_PATCH, vars })).status,
+      ).toBe(200);
+      expect((await call("PUT", `/v2/images/${id}/tags/b`, { who: adm, vars })).status).toBe(204);
       // Other rules keep their defaults.
-      expect((await send(vars, { project: owner, roles: MEMBER }, "DELETE", `/v2/images/${id}`)).status).toBe(
-        204,
-      );
+      expect(
+        (await call("DELETE", `/v2/images/${id}`, { who: { project: owner, roles: MEMBER }, vars })).status,
+      ).toBe(204);
     },
   );
 
@@ -241,22 +231,21 @@ describe("POLICY_OVERRIDES on image routes", () => {
       await createImage(owner, { disk_format: "raw", container_format: "bare", deactivatable: "yes" }),
     ];
     for (const id of ids) {
-      const up = await fetchWith(
-        {},
-        new Request(`${BASE}/v2/images/${id}/file`, {
-          method: "PUT",
-          headers: { ...identity(me), "Content-Type": "application/octet-stream" },
-          body: data.raw,
-        }),
-      );
+      const up = await call("PUT", `/v2/images/${id}/file`, {
+        who: me,
+        raw: data.raw,
+        type: "application/octet-stream",
+      });
       expect(up.status).toBe(204);
     }
     await expectError(
-      await send(vars, me, "POST", `/v2/images/${ids[0]}/actions/deactivate`),
+      await call("POST", `/v2/images/${ids[0]}/actions/deactivate`, { who: me, vars }),
       403,
       "You are not authorized to complete deactivate action.",
     );
-    expect((await send(vars, me, "POST", `/v2/images/${ids[1]}/actions/deactivate`)).status).toBe(204);
+    expect((await call("POST", `/v2/images/${ids[1]}/actions/deactivate`, { who: me, vars })).status).toBe(
+      204,
+    );
   });
 });
 
@@ -302,15 +291,19 @@ describe("PATCH: Glance's order of checks", () => {
     const reader = { project: owner, roles: READER };
     for (const caller of [stranger, reader]) {
       await expectError(
-        await send({}, caller, "PATCH", `/v2/images/${id}`, [
-          { op: "replace", path: "/status", value: "active" },
-        ]),
+        await call("PATCH", `/v2/images/${id}`, {
+          who: caller,
+          body: [{ op: "replace", path: "/status", value: "active" }],
+          type: JSON_PATCH,
+        }),
         403,
         "Attribute 'status' is read-only.",
       );
-      const bad = await send({}, caller, "PATCH", `/v2/images/${id}`, [
-        { op: "replace", path: "/min_ram", value: "x" },
-      ]);
+      const bad = await call("PATCH", `/v2/images/${id}`, {
+        who: caller,
+        body: [{ op: "replace", path: "/min_ram", value: "x" }],
+        type: JSON_PATCH,
+      });
       expect(bad.status).toBe(400);
     }
   });
@@ -321,18 +314,26 @@ describe("PATCH: Glance's order of checks", () => {
     const me = { project: owner, roles: MEMBER };
     // The first change fails as it applies, before the second one's rule is asked.
     await expectError(
-      await send({}, me, "PATCH", `/v2/images/${id}`, [
-        { op: "replace", path: "/nothing", value: "x" },
-        { op: "replace", path: "/visibility", value: "public" },
-      ]),
+      await call("PATCH", `/v2/images/${id}`, {
+        who: me,
+        body: [
+          { op: "replace", path: "/nothing", value: "x" },
+          { op: "replace", path: "/visibility", value: "public" },
+        ],
+        type: JSON_PATCH,
+      }),
       409,
       "Property nothing does not exist.",
     );
     await expectError(
-      await send({}, me, "PATCH", `/v2/images/${id}`, [
-        { op: "replace", path: "/visibility", value: "public" },
-        { op: "replace", path: "/nothing", value: "x" },
-      ]),
+      await call("PATCH", `/v2/images/${id}`, {
+        who: me,
+        body: [
+          { op: "replace", path: "/visibility", value: "public" },
+          { op: "replace", path: "/nothing", value: "x" },
+        ],
+        type: JSON_PATCH,
+      }),
       403,
       "You are not authorized to complete publicize_image action.",
     );
@@ -344,23 +345,40 @@ describe("PATCH: Glance's order of checks", () => {
     const me = { project: owner, roles: MEMBER };
     for (const op of ["replace", "add"]) {
       await expectError(
-        await send({}, me, "PATCH", `/v2/images/${id}`, [{ op, path: "/owner", value: "proj-z" }]),
+        await call("PATCH", `/v2/images/${id}`, {
+          who: me,
+          body: [{ op, path: "/owner", value: "proj-z" }],
+          type: JSON_PATCH,
+        }),
         403,
         "Owner can't be updated by non admin.",
       );
     }
     expect(
-      (await send({}, me, "PATCH", `/v2/images/${id}`, [{ op: "add", path: "/owner", value: owner }])).status,
+      (
+        await call("PATCH", `/v2/images/${id}`, {
+          who: me,
+          body: [{ op: "add", path: "/owner", value: owner }],
+          type: JSON_PATCH,
+        })
+      ).status,
     ).toBe(200);
     const adm = { project: project("admin"), roles: ADMIN };
-    const res = await send({}, adm, "PATCH", `/v2/images/${id}`, [
-      { op: "replace", path: "/owner", value: "proj-z" },
-    ]);
+    const res = await call("PATCH", `/v2/images/${id}`, {
+      who: adm,
+      body: [{ op: "replace", path: "/owner", value: "proj-z" }],
+      type: JSON_PATCH,
+    });
     expect(((await res.json()) as { owner: string }).owner).toBe("proj-z");
     // An admin still passes through modify_image, as in Glance.
     const locked = { POLICY_OVERRIDES: JSON.stringify({ modify_image: "!" }) };
     await expectError(
-      await send(locked, adm, "PATCH", `/v2/images/${id}`, [{ op: "replace", path: "/owner", value: owner }]),
+      await call("PATCH", `/v2/images/${id}`, {
+        who: adm,
+        body: [{ op: "replace", path: "/owner", value: owner }],
+        type: JSON_PATCH,
+        vars: locked,
+      }),
       403,
       "You are not authorized to complete modify_image action.",
     );
@@ -372,7 +390,11 @@ describe("PATCH: Glance's order of checks", () => {
     const before = await env.DB.prepare("SELECT updated_at, revision FROM images WHERE id = ?1")
       .bind(id)
       .first();
-    const res = await send({}, { project: owner, roles: READER }, "PATCH", `/v2/images/${id}`, []);
+    const res = await call("PATCH", `/v2/images/${id}`, {
+      who: { project: owner, roles: READER },
+      body: [],
+      type: JSON_PATCH,
+    });
     expect(res.status).toBe(200);
     expect(
       await env.DB.prepare("SELECT updated_at, revision FROM images WHERE id = ?1").bind(id).first(),

@@ -1,9 +1,7 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { app } from "../../src/app";
-import { addMember, as, BASE, createImage, identity, project } from "../helpers";
-import { countingDb, isWrite, type RoundTrip, type Statement } from "../perf/counting-db";
+import { addMember, as, type Counted, call, callCounted, createImage, JSON_PATCH, project } from "../helpers";
+import { isWrite, type Statement } from "../perf/counting-db";
 
 /**
  * SPEC §11 "Atomic" on the image routes: one D1 round trip per request (a batch of the read
@@ -11,34 +9,6 @@ import { countingDb, isWrite, type RoundTrip, type Statement } from "../perf/cou
  * WHERE carries the route's rules. PATCH stays at read + guarded compare-and-set write.
  * Every statement is keyed by id: no plan step scans images or image_members.
  */
-interface Sent {
-  status: number;
-  trips: RoundTrip[];
-}
-
-async function send(
-  method: string,
-  path: string,
-  caller: { project: string; roles: string[] },
-  opts: { raw?: BodyInit; type?: string; body?: unknown; vars?: Partial<Cloudflare.Env> } = {},
-): Promise<Sent> {
-  const counting = countingDb(env.DB);
-  const headers: Record<string, string> = { ...identity(caller), Accept: "application/json" };
-  let body = opts.raw;
-  if (opts.body !== undefined) body = JSON.stringify(opts.body);
-  if (method === "PATCH") headers["Content-Type"] = "application/openstack-images-v2.1-json-patch";
-  if (opts.type) headers["Content-Type"] = opts.type;
-  const ctx = createExecutionContext();
-  const res = await app.fetch(
-    new Request(`${BASE}${path}`, { method, headers, body }),
-    { ...env, ...opts.vars, DB: counting.db },
-    ctx,
-  );
-  await res.arrayBuffer();
-  await waitOnExecutionContext(ctx);
-  return { status: res.status, trips: [...counting.trips] };
-}
-
 const MEMBER = ["member", "reader"];
 const FORMATS = { disk_format: "raw", container_format: "bare" };
 
@@ -49,7 +19,8 @@ async function fixture(state: "queued" | "active" | "deactivated" = "active") {
   await addMember(owner, id, member);
   const me = { project: owner, roles: MEMBER };
   if (state !== "queued") {
-    const up = await send("PUT", `/v2/images/${id}/file`, me, {
+    const up = await call("PUT", `/v2/images/${id}/file`, {
+      who: me,
       raw: new Uint8Array([1]),
       type: "application/octet-stream",
     });
@@ -73,13 +44,13 @@ interface Case {
   status: number;
   trips: number;
   write?: RegExp;
-  run: (f: Fx) => Promise<Sent>;
+  run: (f: Fx) => Promise<Counted>;
 }
 
 const UPDATE_IMAGE = /^\s*UPDATE images AS i\b/i;
 const DELETE_IMAGE = /^\s*DELETE FROM images\b/i;
 const action = (a: string) => (f: Fx, who: Fx["owner"]) =>
-  send("POST", `/v2/images/${f.id}/actions/${a}`, who);
+  callCounted("POST", `/v2/images/${f.id}/actions/${a}`, { who });
 
 const CASES: Case[] = [
   {
@@ -148,7 +119,7 @@ const CASES: Case[] = [
     status: 204,
     trips: 1,
     write: UPDATE_IMAGE,
-    run: (f) => send("PUT", `/v2/images/${f.id}/tags/n`, f.owner),
+    run: (f) => callCounted("PUT", `/v2/images/${f.id}/tags/n`, { who: f.owner }),
   },
   {
     route: "PUT tag",
@@ -156,7 +127,7 @@ const CASES: Case[] = [
     status: 403,
     trips: 1,
     write: UPDATE_IMAGE,
-    run: (f) => send("PUT", `/v2/images/${f.id}/tags/n`, f.member),
+    run: (f) => callCounted("PUT", `/v2/images/${f.id}/tags/n`, { who: f.member }),
   },
   {
     route: "PUT tag",
@@ -164,14 +135,14 @@ const CASES: Case[] = [
     status: 404,
     trips: 1,
     write: UPDATE_IMAGE,
-    run: (f) => send("PUT", `/v2/images/${f.id}/tags/n`, f.stranger),
+    run: (f) => callCounted("PUT", `/v2/images/${f.id}/tags/n`, { who: f.stranger }),
   },
   {
     route: "PUT tag",
     outcome: "400 too long (no database)",
     status: 400,
     trips: 0,
-    run: (f) => send("PUT", `/v2/images/${f.id}/tags/${"x".repeat(256)}`, f.owner),
+    run: (f) => callCounted("PUT", `/v2/images/${f.id}/tags/${"x".repeat(256)}`, { who: f.owner }),
   },
   {
     route: "DELETE tag",
@@ -179,7 +150,7 @@ const CASES: Case[] = [
     status: 204,
     trips: 1,
     write: UPDATE_IMAGE,
-    run: (f) => send("DELETE", `/v2/images/${f.id}/tags/t`, f.owner),
+    run: (f) => callCounted("DELETE", `/v2/images/${f.id}/tags/t`, { who: f.owner }),
   },
   {
     route: "DELETE tag",
@@ -187,7 +158,7 @@ const CASES: Case[] = [
     status: 404,
     trips: 1,
     write: UPDATE_IMAGE,
-    run: (f) => send("DELETE", `/v2/images/${f.id}/tags/zz`, f.owner),
+    run: (f) => callCounted("DELETE", `/v2/images/${f.id}/tags/zz`, { who: f.owner }),
   },
   {
     route: "DELETE tag",
@@ -195,42 +166,42 @@ const CASES: Case[] = [
     status: 403,
     trips: 1,
     write: UPDATE_IMAGE,
-    run: (f) => send("DELETE", `/v2/images/${f.id}/tags/t`, f.member),
+    run: (f) => callCounted("DELETE", `/v2/images/${f.id}/tags/t`, { who: f.member }),
   },
   {
     route: "GET image",
     outcome: "200",
     status: 200,
     trips: 1,
-    run: (f) => send("GET", `/v2/images/${f.id}`, f.member),
+    run: (f) => callCounted("GET", `/v2/images/${f.id}`, { who: f.member }),
   },
   {
     route: "GET image",
     outcome: "404 hidden by get_image",
     status: 404,
     trips: 1,
-    run: (f) => send("GET", `/v2/images/${f.id}`, { ...f.owner, roles: [] }),
+    run: (f) => callCounted("GET", `/v2/images/${f.id}`, { who: { ...f.owner, roles: [] } }),
   },
   {
     route: "GET images",
     outcome: "403 get_images (no database)",
     status: 403,
     trips: 0,
-    run: (f) => send("GET", "/v2/images", { ...f.owner, roles: [] }),
+    run: (f) => callCounted("GET", "/v2/images", { who: { ...f.owner, roles: [] } }),
   },
   {
     route: "GET images",
     outcome: "200 with a marker",
     status: 200,
     trips: 1,
-    run: (f) => send("GET", `/v2/images?marker=${f.id}`, f.owner),
+    run: (f) => callCounted("GET", `/v2/images?marker=${f.id}`, { who: f.owner }),
   },
   {
     route: "POST images",
     outcome: "403 add_image (no database)",
     status: 403,
     trips: 0,
-    run: (f) => send("POST", "/v2/images", { ...f.owner, roles: ["reader"] }, { body: {} }),
+    run: (f) => callCounted("POST", "/v2/images", { who: { ...f.owner, roles: ["reader"] }, body: {} }),
   },
   {
     route: "DELETE image",
@@ -238,7 +209,7 @@ const CASES: Case[] = [
     status: 204,
     trips: 1,
     write: DELETE_IMAGE,
-    run: (f) => send("DELETE", `/v2/images/${f.id}`, f.owner),
+    run: (f) => callCounted("DELETE", `/v2/images/${f.id}`, { who: f.owner }),
   },
   {
     route: "DELETE image",
@@ -246,7 +217,7 @@ const CASES: Case[] = [
     status: 403,
     trips: 1,
     write: DELETE_IMAGE,
-    run: (f) => send("DELETE", `/v2/images/${f.id}`, f.member),
+    run: (f) => callCounted("DELETE", `/v2/images/${f.id}`, { who: f.member }),
   },
   {
     route: "PUT file",
@@ -256,7 +227,8 @@ const CASES: Case[] = [
     trips: 1,
     write: UPDATE_IMAGE,
     run: (f) =>
-      send("PUT", `/v2/images/${f.id}/file`, f.member, {
+      callCounted("PUT", `/v2/images/${f.id}/file`, {
+        who: f.member,
         raw: new Uint8Array([1]),
         type: "application/octet-stream",
       }),
@@ -266,7 +238,7 @@ const CASES: Case[] = [
     outcome: "200",
     status: 200,
     trips: 1,
-    run: (f) => send("GET", `/v2/images/${f.id}/file`, f.member),
+    run: (f) => callCounted("GET", `/v2/images/${f.id}/file`, { who: f.member }),
   },
   {
     route: "GET file",
@@ -274,7 +246,7 @@ const CASES: Case[] = [
     state: "deactivated",
     status: 403,
     trips: 1,
-    run: (f) => send("GET", `/v2/images/${f.id}/file`, f.member),
+    run: (f) => callCounted("GET", `/v2/images/${f.id}/file`, { who: f.member }),
   },
   {
     route: "PATCH image",
@@ -283,7 +255,11 @@ const CASES: Case[] = [
     trips: 2,
     write: UPDATE_IMAGE,
     run: (f) =>
-      send("PATCH", `/v2/images/${f.id}`, f.owner, { body: [{ op: "replace", path: "/name", value: "n" }] }),
+      callCounted("PATCH", `/v2/images/${f.id}`, {
+        who: f.owner,
+        body: [{ op: "replace", path: "/name", value: "n" }],
+        type: JSON_PATCH,
+      }),
   },
   {
     route: "PATCH image",
@@ -291,7 +267,11 @@ const CASES: Case[] = [
     status: 403,
     trips: 1,
     run: (f) =>
-      send("PATCH", `/v2/images/${f.id}`, f.member, { body: [{ op: "replace", path: "/name", value: "n" }] }),
+      callCounted("PATCH", `/v2/images/${f.id}`, {
+        who: f.member,
+        body: [{ op: "replace", path: "/name", value: "n" }],
+        type: JSON_PATCH,
+      }),
   },
 ];
 

@@ -1,11 +1,9 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
-import { app } from "../../src/app";
 import { createKeystoneStrategy } from "../../src/auth/keystone";
 import { UNAVAILABLE } from "../../src/http/errors";
 import { FakeKeystone, KEYSTONE_URL, randomToken, SERVICE } from "../auth/keystone-fake";
-import { as, createImage, dump, expectError, project } from "../helpers";
+import { as, call, createImage, dump, expectError, project } from "../helpers";
 
 // VALIDATE_MEMBER_IDS (issue 10): the real app in keystone mode with a service user, a fake
 // Keystone behind globalThis.fetch. Images are created in trusted-headers mode (same D1).
@@ -52,22 +50,13 @@ function tokenFor(owner: string, roles = ["member", "reader"]): string {
   return token;
 }
 
-async function add(
-  token: string,
-  imageId: string,
-  memberId: string,
-  vars: Partial<Cloudflare.Env> = {},
-): Promise<Response> {
-  const request = new Request(`http://glance.test/v2/images/${imageId}/members`, {
-    method: "POST",
-    headers: { "X-Auth-Token": token, Accept: "application/json", "Content-Type": "application/json" },
-    body: JSON.stringify({ member_id: memberId }),
+/** POST …/members as the token's holder, VALIDATE_MEMBER_IDS on (and these vars over it). */
+const add = (token: string, imageId: string, memberId: string, vars: Partial<Cloudflare.Env> = {}) =>
+  call("POST", `/v2/images/${imageId}/members`, {
+    body: { member_id: memberId },
+    headers: { "X-Auth-Token": token },
+    vars: { ...VALIDATING, ...vars },
   });
-  const ctx = createExecutionContext();
-  const res = await app.fetch(request, { ...VALIDATING, ...vars }, ctx);
-  await waitOnExecutionContext(ctx);
-  return res;
-}
 
 async function membersOf(imageId: string): Promise<string[]> {
   const { results } = await env.DB.prepare(

@@ -1,30 +1,6 @@
 import { env as testEnv } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { MemberEvent } from "../../src/members/events";
-import { BASE, createImage, expectError, fetchWith, identity, project } from "../helpers";
-
-/** A Queue binding that records what is sent, or fails every send. */
-function fakeQueue(fail = false) {
-  const sent: MemberEvent[] = [];
-  const queue = {
-    async send(message: MemberEvent) {
-      if (fail) throw new Error("Queue send failed: internal error");
-      sent.push(structuredClone(message));
-    },
-    async sendBatch() {
-      throw new Error("not used");
-    },
-  } as unknown as Queue;
-  return { queue, sent };
-}
-
-function req(who: string, method: string, path: string, body?: unknown) {
-  return new Request(`${BASE}${path}`, {
-    method,
-    headers: { ...identity({ project: who }), Accept: "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-}
+import { call, createImage, EVENT_KEYS, expectError, project, recordingQueue } from "../helpers";
 
 const OSLO_TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$/;
 
@@ -32,19 +8,30 @@ afterEach(() => vi.restoreAllMocks());
 
 describe("member notifications (SPEC §9)", () => {
   it("create, update and delete each send one event in Glance's shape", async () => {
-    const { queue, sent } = fakeQueue();
+    const { queue, sent } = recordingQueue();
     const owner = project("owner");
     const member = project("member");
     const id = await createImage(owner);
     const env = { NOTIFICATIONS: queue };
     expect(
-      (await fetchWith(env, req(owner, "POST", `/v2/images/${id}/members`, { member_id: member }))).status,
+      (
+        await call("POST", `/v2/images/${id}/members`, {
+          who: { project: owner },
+          body: { member_id: member },
+          vars: env,
+        })
+      ).status,
     ).toBe(200);
-    const put = req(member, "PUT", `/v2/images/${id}/members/${member}`, { status: "accepted" });
-    expect((await fetchWith(env, put)).status).toBe(200);
-    expect((await fetchWith(env, req(owner, "DELETE", `/v2/images/${id}/members/${member}`))).status).toBe(
-      204,
-    );
+    const put = await call("PUT", `/v2/images/${id}/members/${member}`, {
+      who: { project: member },
+      body: { status: "accepted" },
+      vars: env,
+    });
+    expect(put.status).toBe(200);
+    expect(
+      (await call("DELETE", `/v2/images/${id}/members/${member}`, { who: { project: owner }, vars: env }))
+        .status,
+    ).toBe(204);
 
     expect(sent.map((e) => e.event_type)).toEqual([
       "image.member.create",
@@ -52,14 +39,7 @@ describe("member notifications (SPEC §9)", () => {
       "image.member.delete",
     ]);
     for (const event of sent) {
-      expect(Object.keys(event)).toEqual([
-        "message_id",
-        "publisher_id",
-        "event_type",
-        "priority",
-        "timestamp",
-        "payload",
-      ]);
+      expect(Object.keys(event)).toEqual(EVENT_KEYS);
       expect(event.publisher_id).toBe("image.glance.test");
       expect(event.priority).toBe("INFO");
       expect(event.timestamp).toMatch(OSLO_TIME);
@@ -75,12 +55,17 @@ describe("member notifications (SPEC §9)", () => {
   });
 
   it("re-adding over an expired membership sends its delete (as the purge would), then the create", async () => {
-    const { queue, sent } = fakeQueue();
+    const { queue, sent } = recordingQueue();
     const owner = project("owner");
     const member = project("member");
     const id = await createImage(owner);
     const env = { NOTIFICATIONS: queue };
-    const add = () => fetchWith(env, req(owner, "POST", `/v2/images/${id}/members`, { member_id: member }));
+    const add = () =>
+      call("POST", `/v2/images/${id}/members`, {
+        who: { project: owner },
+        body: { member_id: member },
+        vars: env,
+      });
     expect((await add()).status).toBe(200);
     await testEnv.DB.prepare(
       "UPDATE image_members SET expires_at = '2000-01-01T00:00:00Z' WHERE image_id = ?1 AND member_id = ?2",
@@ -97,35 +82,56 @@ describe("member notifications (SPEC §9)", () => {
   });
 
   it("refused changes and reads send nothing", async () => {
-    const { queue, sent } = fakeQueue();
+    const { queue, sent } = recordingQueue();
     const owner = project("owner");
     const id = await createImage(owner);
     const env = { NOTIFICATIONS: queue };
-    await fetchWith(env, req(owner, "POST", `/v2/images/${id}/members`, { member_id: "m" }));
+    await call("POST", `/v2/images/${id}/members`, {
+      who: { project: owner },
+      body: { member_id: "m" },
+      vars: env,
+    });
     sent.length = 0;
     await expectError(
-      await fetchWith(env, req(owner, "POST", `/v2/images/${id}/members`, { member_id: "m" })),
+      await call("POST", `/v2/images/${id}/members`, {
+        who: { project: owner },
+        body: { member_id: "m" },
+        vars: env,
+      }),
       409,
       `Member m is duplicated for image ${id}`,
     );
     expect(
-      (await fetchWith(env, req(owner, "PUT", `/v2/images/${id}/members/m`, { status: "accepted" }))).status,
+      (
+        await call("PUT", `/v2/images/${id}/members/m`, {
+          who: { project: owner },
+          body: { status: "accepted" },
+          vars: env,
+        })
+      ).status,
     ).toBe(403);
-    expect((await fetchWith(env, req(owner, "DELETE", `/v2/images/${id}/members/ghost`))).status).toBe(404);
-    expect((await fetchWith(env, req(owner, "GET", `/v2/images/${id}/members`))).status).toBe(200);
+    expect(
+      (await call("DELETE", `/v2/images/${id}/members/ghost`, { who: { project: owner }, vars: env })).status,
+    ).toBe(404);
+    expect(
+      (await call("GET", `/v2/images/${id}/members`, { who: { project: owner }, vars: env })).status,
+    ).toBe(200);
     expect(sent).toEqual([]);
   });
 
   it("a failure to enqueue never fails or undoes the call; it is logged with the request id", async () => {
     const errors = vi.spyOn(console, "error").mockImplementation(() => {});
-    const { queue } = fakeQueue(true);
+    const { queue } = recordingQueue({ fail: new Error("Queue send failed: internal error") });
     const owner = project("owner");
     const id = await createImage(owner);
-    const add = req(owner, "POST", `/v2/images/${id}/members`, { member_id: "kept" });
-    const res = await fetchWith({ NOTIFICATIONS: queue }, add);
+    const res = await call("POST", `/v2/images/${id}/members`, {
+      who: { project: owner },
+      body: { member_id: "kept" },
+      vars: { NOTIFICATIONS: queue },
+    });
     expect(res.status).toBe(200);
     const requestId = res.headers.get("x-openstack-request-id");
-    const show = await fetchWith({}, req(owner, "GET", `/v2/images/${id}/members/kept`));
+    const show = await call("GET", `/v2/images/${id}/members/kept`, { who: { project: owner } });
     expect(show.status).toBe(200);
     const lines = errors.mock.calls.map((args) => JSON.parse(String(args[0])) as Record<string, string>);
     expect(lines).toContainEqual(
@@ -140,7 +146,12 @@ describe("member notifications (SPEC §9)", () => {
     const owner = project("owner");
     const id = await createImage(owner);
     expect(
-      (await fetchWith({}, req(owner, "POST", `/v2/images/${id}/members`, { member_id: "quiet" }))).status,
+      (
+        await call("POST", `/v2/images/${id}/members`, {
+          who: { project: owner },
+          body: { member_id: "quiet" },
+        })
+      ).status,
     ).toBe(200);
   });
 });

@@ -1,25 +1,12 @@
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
-import {
-  addMember,
-  as,
-  BASE,
-  createImage,
-  dump,
-  errorBody,
-  expectError,
-  fetchWith,
-  identity,
-  project,
-} from "../helpers";
+import { describe, expect, it, vi } from "vitest";
+import { addMember, as, createImage, dump, errorBody, expectError, project } from "../helpers";
 
-function addReq(owner: string, imageId: string, member: string): Request {
-  return new Request(`${BASE}/v2/images/${imageId}/members`, {
-    method: "POST",
-    headers: { ...identity({ project: owner }), Accept: "application/json" },
-    body: JSON.stringify({ member_id: member }),
+/** POST …/members as `owner` with IMAGE_MEMBER_QUOTA set to `quota`. */
+const addUnder = (quota: string, owner: string, imageId: string, member: string) =>
+  as(owner, undefined, { IMAGE_MEMBER_QUOTA: quota }).post(`/v2/images/${imageId}/members`, {
+    member_id: member,
   });
-}
 
 const countMembers = async (imageId: string) =>
   (
@@ -32,10 +19,9 @@ describe("member quota (SPEC §5.1 step 6)", () => {
   it("413 once the image has IMAGE_MEMBER_QUOTA members, with Glance's text", async () => {
     const owner = project("owner");
     const id = await createImage(owner);
-    for (const m of ["a", "b", "c"])
-      expect((await fetchWith({ IMAGE_MEMBER_QUOTA: "3" }, addReq(owner, id, m))).status).toBe(200);
+    for (const m of ["a", "b", "c"]) expect((await addUnder("3", owner, id, m)).status).toBe(200);
     const before = await dump();
-    const res = await fetchWith({ IMAGE_MEMBER_QUOTA: "3" }, addReq(owner, id, "d"));
+    const res = await addUnder("3", owner, id, "d");
     await expectError(
       res,
       413,
@@ -47,8 +33,8 @@ describe("member quota (SPEC §5.1 step 6)", () => {
   it("the quota is checked before duplicates (step 6 before step 7)", async () => {
     const owner = project("owner");
     const id = await createImage(owner);
-    await fetchWith({ IMAGE_MEMBER_QUOTA: "1" }, addReq(owner, id, "only"));
-    const res = await fetchWith({ IMAGE_MEMBER_QUOTA: "1" }, addReq(owner, id, "only"));
+    await addUnder("1", owner, id, "only");
+    const res = await addUnder("1", owner, id, "only");
     expect(res.status).toBe(413);
   });
 
@@ -71,18 +57,22 @@ describe("member quota (SPEC §5.1 step 6)", () => {
   it("a negative quota is unlimited; 0 allows none", async () => {
     const owner = project("owner");
     const id = await createImage(owner);
-    for (let n = 0; n < 5; n++)
-      expect((await fetchWith({ IMAGE_MEMBER_QUOTA: "-1" }, addReq(owner, id, `u${n}`))).status).toBe(200);
+    for (let n = 0; n < 5; n++) expect((await addUnder("-1", owner, id, `u${n}`)).status).toBe(200);
     const other = await createImage(owner);
-    const res = await fetchWith({ IMAGE_MEMBER_QUOTA: "0" }, addReq(owner, other, "x"));
+    const res = await addUnder("0", owner, other, "x");
     expect(((await res.json()) as { message: string }).message).toMatch(/Attempted: 1, Maximum: 0$/);
   });
 
   it("a quota that is not an integer fails closed: 503", async () => {
     const owner = project("owner");
     const id = await createImage(owner);
-    const res = await fetchWith({ IMAGE_MEMBER_QUOTA: "lots" }, addReq(owner, id, "x"));
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const res = await addUnder("lots", owner, id, "x");
     expect(res.status).toBe(503);
+    expect(errors.mock.calls.map((c) => JSON.parse(String(c[0])))).toEqual([
+      { level: "error", msg: 'IMAGE_MEMBER_QUOTA "lots" is not an integer' },
+    ]);
+    errors.mockRestore();
     expect(await res.json()).toStrictEqual(
       errorBody(503, "The server is currently unavailable. Please try again at a later time."),
     );
@@ -108,11 +98,9 @@ describe("races are settled by the database (SPEC §3, §10.5)", () => {
   it("20 concurrent distinct adds to an image 5 below the quota: five 200, fifteen 413, never above", async () => {
     const owner = project("owner");
     const id = await createImage(owner);
-    for (let n = 0; n < 5; n++) await fetchWith({ IMAGE_MEMBER_QUOTA: "10" }, addReq(owner, id, `pre-${n}`));
+    for (let n = 0; n < 5; n++) await addUnder("10", owner, id, `pre-${n}`);
     const results = await Promise.all(
-      Array.from({ length: 20 }, (_, n) =>
-        fetchWith({ IMAGE_MEMBER_QUOTA: "10" }, addReq(owner, id, `racer-${n}`)),
-      ),
+      Array.from({ length: 20 }, (_, n) => addUnder("10", owner, id, `racer-${n}`)),
     );
     const statuses = results.map((r) => r.status);
     expect(statuses.filter((s) => s === 200)).toHaveLength(5);

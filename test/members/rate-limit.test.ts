@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { RATE_LIMIT_RETRY_AFTER, RATE_LIMITED } from "../../src/http/rate-limit";
 import { as, createImage, project } from "../helpers";
 
@@ -141,6 +141,7 @@ describe("membership writes are limited per caller project", () => {
     const owner = project("owner");
     const imageId = await createImage(owner);
     const broken: RateLimit = { limit: () => Promise.reject(new Error("limiter down")) };
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
     const res = await as(owner, undefined, { MEMBER_WRITE_LIMIT: broken }).post(
       `/v2/images/${imageId}/members`,
       {
@@ -148,5 +149,14 @@ describe("membership writes are limited per caller project", () => {
       },
     );
     expect(res.status).toBe(200);
+    // …and says so, with the request's id.
+    expect(errors.mock.calls.map((c) => JSON.parse(String(c[0])))).toEqual([
+      expect.objectContaining({
+        level: "error",
+        msg: "rate limiter failed (Error); write not limited",
+        request_id: res.headers.get("x-openstack-request-id"),
+      }),
+    ]);
+    errors.mockRestore();
   });
 });

@@ -204,14 +204,14 @@ describe("credentials of SPEC §11 in rules", () => {
         get_members: "user_domain_id:corp and project_domain_id:%(owner)s-dom",
       }),
     };
-    const send = (headers: Record<string, string>) =>
+    const list = (headers: Record<string, string>) =>
       call("GET", `/v2/images/${id}/members`, { who: { project: owner }, headers, vars });
-    expect((await send({ "X-User-Domain-Id": "corp", "X-Project-Domain-Id": `${owner}-dom` })).status).toBe(
+    expect((await list({ "X-User-Domain-Id": "corp", "X-Project-Domain-Id": `${owner}-dom` })).status).toBe(
       200,
     );
-    await expectError(await send({ "X-User-Domain-Id": "corp" }), 403, notAuthorized("get_members"));
+    await expectError(await list({ "X-User-Domain-Id": "corp" }), 403, notAuthorized("get_members"));
     await expectError(
-      await send({ "X-Project-Domain-Id": `${owner}-dom` }),
+      await list({ "X-Project-Domain-Id": `${owner}-dom` }),
       403,
       notAuthorized("get_members"),
     );
@@ -220,11 +220,11 @@ describe("credentials of SPEC §11 in rules", () => {
   it("user_id and is_admin are credentials too", async () => {
     const { owner, id } = await shared();
     const vars = { POLICY_OVERRIDES: JSON.stringify({ get_members: "user_id:alice or is_admin:True" }) };
-    const send = (user: string, roles: string[]) =>
+    const list = (user: string, roles: string[]) =>
       call("GET", `/v2/images/${id}/members`, { who: { project: owner, user, roles }, vars });
-    expect((await send("alice", MEMBER)).status).toBe(200);
-    await expectError(await send("bob", MEMBER), 403, notAuthorized("get_members"));
-    expect((await send("bob", ["admin"])).status).toBe(200);
+    expect((await list("alice", MEMBER)).status).toBe(200);
+    await expectError(await list("bob", MEMBER), 403, notAuthorized("get_members"));
+    expect((await list("bob", ["admin"])).status).toBe(200);
   });
 });
 

@@ -1,14 +1,14 @@
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { faultyD1 } from "../hardening/faulty-d1";
 import {
+  type Answer,
+  answer,
   BASE,
   call,
   createImage,
   dump,
   expectError,
-  fetchWith,
-  identity,
   LEGACY,
   project,
   rid,
@@ -71,36 +71,8 @@ const as = (p: string, user = `user-of-${p}`, roles = ["member", "reader"]): Who
   roles,
 });
 
-interface Sent {
-  res: Response;
-  status: number;
-  text: string;
-  requestId: string;
-  // biome-ignore lint/suspicious/noExplicitAny: response bodies of any route
-  json: any;
-}
-
-async function send(
-  w: Who,
-  method: string,
-  path: string,
-  body?: unknown,
-  headers?: Record<string, string>,
-  vars?: Partial<Cloudflare.Env>,
-): Promise<Sent> {
-  const res = await call(method, path, { who: w, body, headers, vars });
-  const text = await res.text();
-  return {
-    res,
-    status: res.status,
-    text,
-    requestId: res.headers.get("x-openstack-request-id") ?? "",
-    json: text === "" ? null : JSON.parse(text),
-  };
-}
-
 async function ok(w: Who, method: string, path: string, body?: unknown, headers?: Record<string, string>) {
-  const r = await send(w, method, path, body, headers);
+  const r = await answer(call(method, path, { who: w, body, headers }));
   expect(r.status, `${method} ${path}: ${r.text}`).toBeLessThan(300);
   expect(r.requestId).toMatch(/^req-/);
   return r;
@@ -319,19 +291,16 @@ describe("a record for every change (SPEC §12.4)", () => {
     const owner = project("owner");
     const image = await createImage(owner);
     const raw = async (m: string, userHeaders: Record<string, string>) => {
-      const res = await exports.default.fetch(
-        new Request(`${BASE}${members(image)}`, {
-          method: "POST",
-          headers: {
-            "X-Identity-Status": "Confirmed",
-            "X-Project-Id": owner,
-            "X-Roles": "member,reader",
-            Accept: "application/json",
-            ...userHeaders,
-          },
-          body: JSON.stringify({ member_id: m }),
-        }),
-      );
+      // Identity headers written out: `who` would add an X-User-Id.
+      const res = await call("POST", members(image), {
+        headers: {
+          "X-Identity-Status": "Confirmed",
+          "X-Project-Id": owner,
+          "X-Roles": "member,reader",
+          ...userHeaders,
+        },
+        body: { member_id: m },
+      });
       expect(res.status, await res.text()).toBe(200);
     };
     await raw("m-id", { "X-User-Id": "by-id", "X-User": "by-name" });
@@ -578,14 +547,14 @@ describe("who sees which records", () => {
     const m = project("member");
     const image = await createImage(oldOwner);
     const add = await ok(as(oldOwner), "POST", members(image), { member_id: m });
-    const patched = await send(
-      ADMIN,
-      "PATCH",
-      `/v2/images/${image}`,
-      [{ op: "replace", path: "/owner", value: newOwner }],
-      {
-        "Content-Type": "application/openstack-images-v2.1-json-patch",
-      },
+    const patched = await answer(
+      call("PATCH", `/v2/images/${image}`, {
+        who: ADMIN,
+        body: [{ op: "replace", path: "/owner", value: newOwner }],
+        headers: {
+          "Content-Type": "application/openstack-images-v2.1-json-patch",
+        },
+      }),
     );
     expect(patched.status, patched.text).toBe(200);
     expect(patched.json.owner).toBe(newOwner);
@@ -965,50 +934,102 @@ describe("refused changes write no record", () => {
     await expireDirectly(image, expired);
     const before = await dump();
 
-    const refusals: [Sent, number][] = [
-      [await send(as(owner), "POST", members(image), { member_id: m }), 409],
-      [await send(as(m), "POST", members(image), { member_id: "x" }), 403],
-      [await send(as(owner), "POST", members(hidden), { member_id: "x" }), 404],
-      [await send(as(ADMIN.project as string), "POST", members(pub), { member_id: "x" }), 403],
-      [await send(as(owner), "POST", members(image), { member_id: "" }), 400],
+    const refusals: [Answer, number][] = [
+      [await answer(call("POST", members(image), { who: as(owner), body: { member_id: m } })), 409],
+      [await answer(call("POST", members(image), { who: as(m), body: { member_id: "x" } })), 403],
+      [await answer(call("POST", members(hidden), { who: as(owner), body: { member_id: "x" } })), 404],
       [
-        await send(as(owner), "POST", members(image), { member_id: "x", expires_at: "2000-01-01T00:00:00Z" }),
+        await answer(
+          call("POST", members(pub), { who: as(ADMIN.project as string), body: { member_id: "x" } }),
+        ),
+        403,
+      ],
+      [await answer(call("POST", members(image), { who: as(owner), body: { member_id: "" } })), 400],
+      [
+        await answer(
+          call("POST", members(image), {
+            who: as(owner),
+            body: { member_id: "x", expires_at: "2000-01-01T00:00:00Z" },
+          }),
+        ),
         400,
       ],
-      [await send(as(owner, "u", ["reader"]), "POST", members(image), { member_id: "x" }), 403],
       [
-        await send(as(owner), "POST", members(image), { member_id: "x" }, undefined, {
-          IMAGE_MEMBER_QUOTA: "1",
-        }),
+        await answer(
+          call("POST", members(image), { who: as(owner, "u", ["reader"]), body: { member_id: "x" } }),
+        ),
+        403,
+      ],
+      [
+        await answer(
+          call("POST", members(image), {
+            who: as(owner),
+            body: { member_id: "x" },
+            vars: {
+              IMAGE_MEMBER_QUOTA: "1",
+            },
+          }),
+        ),
         413,
       ],
       // An expired member's re-add over quota: its expired row is not replaced either.
       [
-        await send(as(owner), "POST", members(image), { member_id: expired }, undefined, {
-          IMAGE_MEMBER_QUOTA: "1",
-        }),
+        await answer(
+          call("POST", members(image), {
+            who: as(owner),
+            body: { member_id: expired },
+            vars: {
+              IMAGE_MEMBER_QUOTA: "1",
+            },
+          }),
+        ),
         413,
       ],
-      [await send(as(owner), "PUT", member(image, m), { status: "accepted" }), 403],
-      [await send(as(m), "PUT", member(image, m), { status: "bogus" }), 400],
-      [await send(as(m), "PUT", member(image, "ghost"), { status: "accepted" }), 404],
-      [await send(as(expired), "PUT", member(image, expired), { status: "accepted" }), 404],
-      [await send(as(m), "PATCH", member(image, m), { expires_at: null }), 403],
-      [await send(as(owner), "PATCH", member(image, m), { expires_at: "soon" }), 400],
-      [await send(as(owner), "PATCH", member(image, expired), { expires_at: null }), 404],
-      [await send(as(m), "DELETE", member(image, m)), 403],
-      [await send(as(owner), "DELETE", member(image, "ghost")), 404],
-      [await send(as(owner), "DELETE", member(image, expired)), 404],
-      [await send(as(owner), "POST", "/v2/shares", { images: [image, hidden], members: ["y", "z"] }), 404],
-      [await send(as(owner), "POST", "/v2/shares", { images: [image, pub], members: ["y"] }), 403],
+      [await answer(call("PUT", member(image, m), { who: as(owner), body: { status: "accepted" } })), 403],
+      [await answer(call("PUT", member(image, m), { who: as(m), body: { status: "bogus" } })), 400],
+      [await answer(call("PUT", member(image, "ghost"), { who: as(m), body: { status: "accepted" } })), 404],
       [
-        await send(as(owner), "POST", "/v2/shares", { images: [image], members: ["y", "z"] }, undefined, {
-          IMAGE_MEMBER_QUOTA: "2",
-        }),
+        await answer(call("PUT", member(image, expired), { who: as(expired), body: { status: "accepted" } })),
+        404,
+      ],
+      [await answer(call("PATCH", member(image, m), { who: as(m), body: { expires_at: null } })), 403],
+      [await answer(call("PATCH", member(image, m), { who: as(owner), body: { expires_at: "soon" } })), 400],
+      [
+        await answer(call("PATCH", member(image, expired), { who: as(owner), body: { expires_at: null } })),
+        404,
+      ],
+      [await answer(call("DELETE", member(image, m), { who: as(m) })), 403],
+      [await answer(call("DELETE", member(image, "ghost"), { who: as(owner) })), 404],
+      [await answer(call("DELETE", member(image, expired), { who: as(owner) })), 404],
+      [
+        await answer(
+          call("POST", "/v2/shares", {
+            who: as(owner),
+            body: { images: [image, hidden], members: ["y", "z"] },
+          }),
+        ),
+        404,
+      ],
+      [
+        await answer(
+          call("POST", "/v2/shares", { who: as(owner), body: { images: [image, pub], members: ["y"] } }),
+        ),
+        403,
+      ],
+      [
+        await answer(
+          call("POST", "/v2/shares", {
+            who: as(owner),
+            body: { images: [image], members: ["y", "z"] },
+            vars: {
+              IMAGE_MEMBER_QUOTA: "2",
+            },
+          }),
+        ),
         413,
       ],
-      [await send(as(owner), "DELETE", `/v2/images/${protectedImage}`), 403],
-      [await send(as(m), "DELETE", `/v2/images/${image}`), 403],
+      [await answer(call("DELETE", `/v2/images/${protectedImage}`, { who: as(owner) })), 403],
+      [await answer(call("DELETE", `/v2/images/${image}`, { who: as(m) })), 403],
     ];
     for (const [r, status] of refusals) expect(r.status, r.text).toBe(status);
     expect(await dump()).toBe(before);
@@ -1127,12 +1148,10 @@ describe("a record never exists without its change, nor a change without its rec
     },
   ];
 
-  const request = (r: { who: Who; method: string; path: string; body?: unknown }) =>
-    new Request(`${BASE}${r.path}`, {
-      method: r.method,
-      headers: { ...identity(r.who), Accept: "application/json", "Content-Type": "application/json" },
-      body: r.body === undefined ? undefined : JSON.stringify(r.body),
-    });
+  const sendChange = (
+    r: { who: Who; method: string; path: string; body?: unknown },
+    vars?: Partial<Cloudflare.Env>,
+  ) => call(r.method, r.path, { who: r.who, body: r.body, vars });
 
   for (const change of CHANGES) {
     it(`${change.name}: a fault inside its transaction leaves neither change nor record (503)`, async () => {
@@ -1154,7 +1173,7 @@ describe("a record never exists without its change, nor a change without its rec
         for (const make of faults) {
           const before = await dump();
           const fault = make();
-          const res = await fetchWith({ DB: fault.db }, request(r));
+          const res = await sendChange(r, { DB: fault.db });
           expect(fault.hit()).toBe(true);
           await expectError(res, 503, UNAVAILABLE_TEXT);
           expect(await dump()).toBe(before);
@@ -1167,7 +1186,7 @@ describe("a record never exists without its change, nor a change without its rec
       // The same request without a fault succeeds and writes its records.
       const before =
         (await env.DB.prepare("SELECT COUNT(*) AS n FROM member_events").first<{ n: number }>())?.n ?? 0;
-      const res = await fetchWith({}, request(r));
+      const res = await sendChange(r);
       expect(res.status, await res.clone().text()).toBe(r.success);
       const after =
         (await env.DB.prepare("SELECT COUNT(*) AS n FROM member_events").first<{ n: number }>())?.n ?? 0;
@@ -1256,9 +1275,9 @@ describe("a record never exists without its change, nor a change without its rec
           }
           const faulted = random() < 0.2;
           const before = faulted ? await dump() : "";
-          const res = await fetchWith(
-            faulted ? { DB: faultyD1(env.DB, 1, { kind: "abort-in-transaction" }).db } : {},
-            request(r),
+          const res = await sendChange(
+            r,
+            faulted ? { DB: faultyD1(env.DB, 1, { kind: "abort-in-transaction" }).db } : undefined,
           );
           const text = await res.text();
           const id = res.headers.get("x-openstack-request-id") as string;

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } fr
 import worker from "../../src/index";
 import { MAX_BATCHES, PURGE_BATCH, scheduled } from "../../src/scheduled";
 import { faultyD1 } from "../hardening/faulty-d1";
-import { call, createImage, dump, project, rid, type Who } from "../helpers";
+import { call, createImage, dump, EVENT_KEYS, project, recordingQueue, rid, type Who } from "../helpers";
 
 /**
  * The Cron Trigger (SPEC §12.1, §12.4): at its scheduledTime it purges the memberships expired
@@ -40,35 +40,9 @@ interface Event {
   };
 }
 
-const later = () => new Promise((resolve) => setTimeout(resolve, 25));
-
-/** A Queue that records every message, whether it came by send or sendBatch. */
-function recordingQueue() {
-  const sent: Event[] = [];
-  const calls: { kind: "send" | "sendBatch"; size: number; members: string[] }[] = [];
-  const queue = {
-    async send(message: Event) {
-      // Slow, as a real Queue is: only what the handler hands to waitUntil is waited for.
-      await later();
-      calls.push({ kind: "send", size: 1, members: [message.payload.member_id] });
-      sent.push(structuredClone(message));
-    },
-    async sendBatch(messages: { body: Event }[]) {
-      await later();
-      calls.push({
-        kind: "sendBatch",
-        size: messages.length,
-        members: messages.map((m) => m.body.payload.member_id),
-      });
-      for (const m of messages) sent.push(structuredClone(m.body));
-    },
-  } as unknown as Queue;
-  return { queue, sent, calls };
-}
-
 interface Run {
   sent: Event[];
-  calls: { kind: "send" | "sendBatch"; size: number; members: string[] }[];
+  calls: ReturnType<typeof recordingQueue<Event>>["calls"];
   /** The handler's report line. */
   report: Record<string, unknown> | undefined;
 }
@@ -97,7 +71,8 @@ const parsed = (spy: MockInstance<(...args: unknown[]) => void>) =>
 
 /** Runs the Worker's scheduled handler (src/index.ts default export) at `scheduledTime`. */
 async function runAt(scheduledTime: number, vars: Partial<Cloudflare.Env> = {}): Promise<Run> {
-  const { queue, sent, calls } = recordingQueue();
+  // Slow, as a real Queue is: only what the handler hands to waitUntil is waited for.
+  const { queue, sent, calls } = recordingQueue<Event>({ delayMs: 25 });
   const controller = createScheduledController({ scheduledTime, cron: CRON });
   const ctx = createExecutionContext();
   logs.mockClear();
@@ -255,14 +230,7 @@ describe("purge of expired memberships", () => {
     );
     for (const e of run.sent) {
       const row = purged.find((r) => r.member_id === e.payload.member_id) as Row;
-      expect(Object.keys(e)).toEqual([
-        "message_id",
-        "publisher_id",
-        "event_type",
-        "priority",
-        "timestamp",
-        "payload",
-      ]);
+      expect(Object.keys(e)).toEqual(EVENT_KEYS);
       expect(e).toStrictEqual({
         message_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
         publisher_id: "image.glance-edge",
@@ -330,7 +298,9 @@ describe("purge of expired memberships", () => {
     await addMember(image, m);
     await setExpiry(image, m, stamp(Date.now() - 60_000));
     const run = await runAt(Date.now(), { PUBLIC_ENDPOINT: "https://images.example.org:9292/image" });
-    expect(run.calls).toEqual([{ kind: "send", size: 1, members: [m] }]);
+    expect(run.calls.map((c) => [c.kind, c.messages.map((e) => e.payload.member_id)])).toEqual([
+      ["send", [m]],
+    ]);
     expect(
       run.sent.map((e) => [e.publisher_id, e.event_type, e.payload.member_id, e.payload.deleted]),
     ).toEqual([["image.images.example.org", "image.member.delete", m, true]]);
@@ -342,14 +312,7 @@ describe("purge of expired memberships", () => {
       await addMember(image, m);
       await setExpiry(image, m, stamp(Date.now() - 60_000));
     }
-    const failing = {
-      send: async () => {
-        throw new Error("Queue send failed");
-      },
-      sendBatch: async () => {
-        throw new Error("Queue send failed");
-      },
-    } as unknown as Queue;
+    const failing = recordingQueue({ fail: new Error("Queue send failed") }).queue;
     const run = await runAt(Date.now(), { NOTIFICATIONS: failing });
     expect(run.report).toMatchObject({ expired: 2 });
     expect(await rows(image)).toEqual([]);
@@ -397,13 +360,13 @@ describe("purge of expired memberships", () => {
       expired.every((r) => r.actor_project === null && r.actor_user === null && r.request_id === null),
     ).toBe(true);
     // Batches of PURGE_BATCH, oldest expiries first: each batch's events go together.
-    expect(run.calls.map((c) => [c.kind, c.size])).toEqual([
+    expect(run.calls.map((c) => [c.kind, c.messages.length])).toEqual([
       ["sendBatch", PURGE_BATCH],
       ["sendBatch", PURGE_BATCH],
       ["sendBatch", 50],
     ]);
     const oldestFirst = Array.from({ length: n }, (_, k) => `bulk-${String(n - 1 - k).padStart(5, "0")}`);
-    expect(run.calls.map((c) => [...c.members].sort())).toEqual([
+    expect(run.calls.map((c) => c.messages.map((e) => e.payload.member_id).sort())).toEqual([
       oldestFirst.slice(0, PURGE_BATCH).sort(),
       oldestFirst.slice(PURGE_BATCH, 2 * PURGE_BATCH).sort(),
       oldestFirst.slice(2 * PURGE_BATCH).sort(),
@@ -413,7 +376,7 @@ describe("purge of expired memberships", () => {
       new Set(expired.map((r) => r.member_id)),
     );
     expect(run.sent.every((e) => e.event_type === "image.member.delete" && e.payload.deleted)).toBe(true);
-    expect(run.calls.every((c) => c.size <= 100)).toBe(true);
+    expect(run.calls.every((c) => c.messages.length <= 100)).toBe(true);
     expect(run.report).toStrictEqual({ level: "info", msg: "purge", cron: CRON, expired: n, records: 0 });
   });
 

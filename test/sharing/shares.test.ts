@@ -1,21 +1,19 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import sharesSchema from "../../src/discovery/documents/shares.json";
-import type { MemberEvent } from "../../src/members/events";
 import {
   addMember,
   admin,
   as,
-  BASE,
   call,
   createImage,
   dump,
   expectError,
-  fetchWith,
-  identity,
   LEGACY,
   project,
+  recordingQueue,
   rid,
+  type Who,
 } from "../helpers";
 
 /**
@@ -703,13 +701,9 @@ async function bulkShare(img: Img, member: string, status: string, created: bool
   return { ...(await share(img, member, status)), created };
 }
 
-function bulkReq(who: { project: string; roles?: string[]; user?: string }, body: unknown, headers = {}) {
-  return new Request(`${BASE}/v2/shares`, {
-    method: "POST",
-    headers: { ...identity(who), Accept: "application/json", ...headers },
-    body: typeof body === "string" ? body : JSON.stringify(body),
-  });
-}
+/** POST /v2/shares as `who`, with these vars. */
+const postShares = (who: Who, body: unknown, vars?: Partial<Cloudflare.Env>) =>
+  call("POST", "/v2/shares", { who, body, vars });
 
 describe("POST /v2/shares: what it creates (SPEC §12.3)", () => {
   it("creates every missing pair as pending, leaves existing ones, answers in request order", async () => {
@@ -1241,24 +1235,6 @@ describe("POST /v2/shares: bodies (SPEC §12.3, §2)", () => {
   });
 });
 
-/** A Queue binding that records what is sent, by send or sendBatch. */
-function recordingQueue() {
-  const sent: MemberEvent[] = [];
-  const calls: { method: "send" | "sendBatch"; count: number }[] = [];
-  const queue = {
-    async send(message: MemberEvent) {
-      calls.push({ method: "send", count: 1 });
-      sent.push(structuredClone(message));
-    },
-    async sendBatch(messages: Iterable<MessageSendRequest<MemberEvent>>) {
-      const list = [...messages];
-      calls.push({ method: "sendBatch", count: list.length });
-      for (const m of list) sent.push(structuredClone(m.body));
-    },
-  } as unknown as Queue;
-  return { queue, sent, calls };
-}
-
 describe("POST /v2/shares: notifications and records (SPEC §9, §12.4)", () => {
   it("one image.member.create event per created membership, none for existing ones", async () => {
     const { queue, sent, calls } = recordingQueue();
@@ -1266,9 +1242,10 @@ describe("POST /v2/shares: notifications and records (SPEC §9, §12.4)", () => 
     const I = await image(owner);
     await addMember(owner, I.id, "exists");
     const vars = { NOTIFICATIONS: queue };
-    const res = await fetchWith(
+    const res = await postShares(
+      { project: owner },
+      { images: [I.id], members: ["exists", "n1", "n2", "n3"] },
       vars,
-      bulkReq({ project: owner }, { images: [I.id], members: ["exists", "n1", "n2", "n3"] }),
     );
     const shares = await bulkOk(res);
     expect(shares.map((s) => s.created)).toEqual([false, true, true, true]);
@@ -1290,23 +1267,21 @@ describe("POST /v2/shares: notifications and records (SPEC §9, §12.4)", () => 
       expect(e.payload.created_at).toBe(s?.created_at);
     }
     expect(new Set(sent.map((e) => e.message_id)).size).toBe(3);
-    expect(calls.reduce((n, c) => n + c.count, 0)).toBe(3);
+    expect(calls.reduce((n, c) => n + c.messages.length, 0)).toBe(3);
 
     // All existing: nothing sent. A refused bulk: nothing sent.
     sent.length = 0;
-    const again = await fetchWith(
-      vars,
-      bulkReq({ project: owner }, { images: [I.id], members: ["n1", "exists"] }),
-    );
+    const again = await postShares({ project: owner }, { images: [I.id], members: ["n1", "exists"] }, vars);
     expect((await bulkOk(again)).map((s) => s.created)).toEqual([false, false]);
-    const refused = await fetchWith(
+    const refused = await postShares(
+      { project: owner },
+      { images: [I.id, crypto.randomUUID()], members: ["n4"] },
       vars,
-      bulkReq({ project: owner }, { images: [I.id, crypto.randomUUID()], members: ["n4"] }),
     );
     expect(refused.status).toBe(404);
     expect(sent).toEqual([]);
     // One created: one event.
-    const one = await fetchWith(vars, bulkReq({ project: owner }, { images: [I.id], members: ["n1", "n5"] }));
+    const one = await postShares({ project: owner }, { images: [I.id], members: ["n1", "n5"] }, vars);
     expect((await bulkOk(one)).map((s) => s.created)).toEqual([false, true]);
     expect(sent.map((e) => [e.event_type, e.payload.member_id])).toEqual([["image.member.create", "n5"]]);
   });
@@ -1366,9 +1341,10 @@ describe("POST /v2/shares: notifications and records (SPEC §9, §12.4)", () => 
       imgs.push(...(await Promise.all(Array.from({ length: 20 }, () => image(owner)))));
     }
     const { queue, sent, calls } = recordingQueue();
-    const res = await fetchWith(
+    const res = await postShares(
+      { project: owner },
+      { images: imgs.map((i) => i.id), members: ["h1", "h2"] },
       { NOTIFICATIONS: queue },
-      bulkReq({ project: owner }, { images: imgs.map((i) => i.id), members: ["h1", "h2"] }),
     );
     const shares = await bulkOk(res);
     expect(shares).toHaveLength(200);
@@ -1395,7 +1371,7 @@ describe("POST /v2/shares: notifications and records (SPEC §9, §12.4)", () => 
       .first<{ n: number }>();
     expect(n?.n).toBe(200);
     expect(sent).toHaveLength(200);
-    expect(calls.every((c) => c.count <= 100)).toBe(true);
+    expect(calls.every((c) => c.messages.length <= 100)).toBe(true);
     // The owner's listing has all of them.
     const pages = await walk(as(owner), "/v2/shares?limit=1000");
     expect(pages.flatMap((p) => p.shares)).toHaveLength(200);
@@ -1443,22 +1419,23 @@ describe("POST /v2/shares: races (SPEC §12.3, §10.5)", () => {
       const requests = [
         ...bulks.map(([images, members]) => ({
           kind: "bulk" as const,
-          req: bulkReq({ project: owner }, { images, members }),
+          send: () => postShares({ project: owner }, { images, members }, vars),
         })),
         ...singles.map(([img, m]) => ({
           kind: "single" as const,
           img,
           m,
-          req: new Request(`${BASE}/v2/images/${img}/members`, {
-            method: "POST",
-            headers: { ...identity({ project: owner }), Accept: "application/json" },
-            body: JSON.stringify({ member_id: m }),
-          }),
+          send: () =>
+            call("POST", `/v2/images/${img}/members`, {
+              who: { project: owner },
+              body: { member_id: m },
+              vars,
+            }),
         })),
       ];
       // Interleave bulks among singles.
       requests.sort(() => Math.random() - 0.5);
-      const responses = await Promise.all(requests.map((r) => fetchWith(vars, r.req)));
+      const responses = await Promise.all(requests.map((r) => r.send()));
 
       /** Which request claims to have created which pair, by request id. */
       const claimed = new Map<string, string>();
@@ -1532,8 +1509,8 @@ describe("POST /v2/shares: races (SPEC §12.3, §10.5)", () => {
     const I = (await image(owner)).id;
     const body = { images: [I], members: ["t1", "t2", "t3"] };
     const [r1, r2] = await Promise.all([
-      fetchWith({}, bulkReq({ project: owner }, body)),
-      fetchWith({}, bulkReq({ project: owner }, body)),
+      postShares({ project: owner }, body),
+      postShares({ project: owner }, body),
     ]);
     const s1 = await bulkOk(r1 as Response);
     const s2 = await bulkOk(r2 as Response);
