@@ -4,7 +4,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import { closeSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { f0, f1, median, pct, ratio, table, times } from "./report.mjs";
+import { groupCpuSeconds } from "./processes.mjs";
+import { f0, f1, f2, median, pct, ratio, table, times } from "./report.mjs";
 
 /**
  * The operations. An upload sends the file to a new image (or, on the floor, a new key); a
@@ -92,11 +93,20 @@ export async function runData(ctx) {
   const keyOf = (chunked) => `images/${stored.get(`${edge.name}:${chunked}`)}`;
 
   /** Transfers until `duration` seconds of transfer time, at least one; MB/s over them. */
+  /** A transfer, with the CPU seconds the server's process group spent meanwhile. */
+  const timed = async (server, transfer) => {
+    const before = groupCpuSeconds(server.group);
+    const r = await transfer();
+    const after = groupCpuSeconds(server.group);
+    return { ...r, cpu: before === null ? Number.NaN : after - before };
+  };
+
   async function measure(server, o, run) {
     let bytes = 0;
     let seconds = 0;
     let transfers = 0;
     let errors = 0;
+    let cpu = 0;
     const cleanup = [];
     while (transfers === 0 || (seconds < duration && transfers < 100)) {
       let r;
@@ -104,31 +114,30 @@ export async function runData(ctx) {
         if (server.kind === "floor") {
           const key = `bench-upload/${o.op}-${run}-${transfers}`;
           cleanup.push(() => curl(["-sS", "-o", "/dev/null", "-X", "DELETE", `${server.base}/r2/${key}`]));
-          r = await upload(`${server.base}/r2/${key}`, o.chunked, []);
+          r = await timed(server, () => upload(`${server.base}/r2/${key}`, o.chunked, []));
         } else {
           const id = await newImage(server);
           cleanup.push(() => removeImage(server, id));
-          r = await upload(`${server.base}/v2/images/${id}/file`, o.chunked, identity);
+          r = await timed(server, () => upload(`${server.base}/v2/images/${id}/file`, o.chunked, identity));
         }
         // A chunked upload's size_upload counts the chunks' framing too: the payload is the file.
         if (r.code !== 204 || r.up < size) errors++;
         bytes += size;
       } else {
-        r =
+        const url =
           server.kind === "floor"
-            ? await download(`${server.base}/r2/${keyOf(o.chunked)}`, [])
-            : await download(
-                `${server.base}/v2/images/${stored.get(`${server.name}:${o.chunked}`)}/file`,
-                identity,
-              );
+            ? `${server.base}/r2/${keyOf(o.chunked)}`
+            : `${server.base}/v2/images/${stored.get(`${server.name}:${o.chunked}`)}/file`;
+        r = await timed(server, () => download(url, server.kind === "floor" ? [] : identity));
         if (r.code !== 200 || r.down !== size) errors++;
         bytes += size;
       }
       seconds += r.seconds;
+      cpu += r.cpu;
       transfers++;
     }
     for (const step of cleanup) await step();
-    return { mbps: bytes / seconds / 1e6, transfers, errors };
+    return { mbps: bytes / seconds / 1e6, cpu_ms_per_mb: (1000 * cpu) / (bytes / 1e6), transfers, errors };
   }
 
   const servers = [edge, floor, ...(glance ? [glance] : [])];
@@ -142,7 +151,7 @@ export async function runData(ctx) {
         const r = await measure(server, o, run);
         results.push({ ...r, op: o.op, server: server.name, run, loadavg: loadBefore });
         log(
-          `run ${run} ${server.name.padEnd(6)} ${o.op.padEnd(16)} ${f1(r.mbps).padStart(8)} MB/s  ${r.transfers} transfer(s)${r.errors ? `, ${r.errors} failed` : ""}  (loadavg ${loadBefore[0]})`,
+          `run ${run} ${server.name.padEnd(6)} ${o.op.padEnd(16)} ${f1(r.mbps).padStart(8)} MB/s  CPU ${f2(r.cpu_ms_per_mb)} ms/MB  ${r.transfers} transfer(s)${r.errors ? `, ${r.errors} failed` : ""}  (loadavg ${loadBefore[0]})`,
         );
       }
     }
@@ -158,12 +167,17 @@ export async function runData(ctx) {
         mbps: median(rs.map((r) => r.mbps)),
         mbps_min: Math.min(...rs.map((r) => r.mbps)),
         mbps_max: Math.max(...rs.map((r) => r.mbps)),
+        cpu_ms_per_mb: median(rs.map((r) => r.cpu_ms_per_mb)),
         transfers: rs.reduce((n, r) => n + r.transfers, 0),
         errors: rs.reduce((n, r) => n + r.errors, 0),
       };
       const me = { server: server.name, op: o.op };
-      if (server.kind === "edge")
-        s.of_floor = ratio(results, runs, me, { server: floor.name, op: o.op }, "mbps");
+      if (server.kind === "edge") {
+        const theFloor = { server: floor.name, op: o.op };
+        s.of_floor = ratio(results, runs, me, theFloor, "mbps");
+        // The same share in CPU time per MB: the floor's over the app's.
+        s.of_floor_cpu = ratio(results, runs, theFloor, me, "cpu_ms_per_mb");
+      }
       if (glance && server.kind !== "glance") {
         s.vs_glance = ratio(results, runs, me, { server: glance.name, op: o.op }, "mbps");
       }
@@ -175,7 +189,9 @@ export async function runData(ctx) {
     ["server", (r) => r.server],
     ["MB/s", (r) => f1(r.mbps)],
     ["min-max", (r) => `${f0(r.mbps_min)}-${f0(r.mbps_max)}`],
+    ["CPU ms/MB", (r) => f2(r.cpu_ms_per_mb)],
     ["of floor", (r) => pct(r.of_floor)],
+    ["(CPU)", (r) => pct(r.of_floor_cpu)],
   ];
   if (glance) columns.push(["vs Glance", (r) => times(r.vs_glance)]);
   columns.push(["transfers", (r) => String(r.transfers)], ["failed", (r) => String(r.errors)]);

@@ -35,7 +35,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { runData } from "./data.mjs";
-import { freePort, startGroup, stopAll, stopGroup, waitFor } from "./processes.mjs";
+import { freePort, groupCpuSeconds, startGroup, stopAll, stopGroup, waitFor } from "./processes.mjs";
 import { f1, f2, median, pct, ratio, table, times } from "./report.mjs";
 import { PROBE_MEMBER, PROBE_OWNER, seed } from "./seed-scale.mjs";
 
@@ -131,12 +131,15 @@ async function startEdge(name, persistTo, dist, build, withFloor = false) {
   const child = startGroup(...pinned(serviceCpu, "npm", args), logFile, root);
   await waitFor(`http://127.0.0.1:${port}/versions`, 200, child, logFile);
   log(`bench: glance-edge (${name}) up on port ${port}, pid ${child.pid}`);
-  const edge = { name, kind: "edge", base: `http://127.0.0.1:${port}`, child };
+  const edge = { name, kind: "edge", base: `http://127.0.0.1:${port}`, child, group: child.pid };
   if (floorPort === null) return [edge];
   // The floor Worker lives in the same workerd: stopped with it.
   await waitFor(`http://127.0.0.1:${floorPort}/`, 404, child, logFile);
   log(`bench: floors up on port ${floorPort}, same workerd`);
-  return [edge, { name: "floor", kind: "floor", base: `http://127.0.0.1:${floorPort}`, child: null }];
+  return [
+    edge,
+    { name: "floor", kind: "floor", base: `http://127.0.0.1:${floorPort}`, child: null, group: child.pid },
+  ];
 }
 
 /** Glance 25 from Debian, trusting the same identity headers; its own config, fresh SQLite. */
@@ -219,7 +222,7 @@ paste.filter_factory = oslo_middleware:HTTPProxyToWSGI.factory
   const child = startGroup(...pinned(serviceCpu, "glance-api", conf), logFile, root);
   await waitFor(`http://127.0.0.1:${port}/`, 300, child, logFile, 120);
   log(`bench: Glance up on port ${port}, pid ${child.pid}`);
-  return { name: "glance", kind: "glance", base: `http://127.0.0.1:${port}`, child };
+  return { name: "glance", kind: "glance", base: `http://127.0.0.1:${port}`, child, group: child.pid };
 }
 
 const stop = (server) => (server.child ? stopGroup(server.child) : undefined);
@@ -383,6 +386,9 @@ function summarize(results) {
     rps_max: Math.max(...rs.map((r) => r.rps)),
     p50_ms: median(rs.map((r) => r.p50_ms)),
     p99_ms: median(rs.map((r) => r.p99_ms)),
+    cpu_ms_per_req: rs.some((r) => r.cpu_ms_per_req === null)
+      ? null
+      : median(rs.map((r) => r.cpu_ms_per_req)),
     non2xx: rs.reduce((n, r) => n + r.errors.status, 0),
     socket_errors: rs.reduce(
       (n, r) => n + r.errors.connect + r.errors.read + r.errors.write + r.errors.timeout,
@@ -406,10 +412,13 @@ async function runRequests(plans, glance, edgeName) {
         const op = ops.find((o) => o.op === name);
         if (!op) continue;
         const loadBefore = load();
+        const cpu0 = groupCpuSeconds(server.group);
         const r = await wrk(server, op, DURATION);
-        results.push({ ...r, server: server.name, run, loadavg: loadBefore });
+        const cpu = cpu0 === null ? null : groupCpuSeconds(server.group) - cpu0;
+        const cpu_ms_per_req = cpu === null || r.requests === 0 ? null : (1000 * cpu) / r.requests;
+        results.push({ ...r, cpu_ms_per_req, server: server.name, run, loadavg: loadBefore });
         log(
-          `run ${run} ${server.name.padEnd(6)} ${op.op.padEnd(13)} ${f1(r.rps).padStart(8)} req/s  p50 ${f2(r.p50_ms)} ms  p99 ${f2(r.p99_ms)} ms  (loadavg ${loadBefore[0]})`,
+          `run ${run} ${server.name.padEnd(6)} ${op.op.padEnd(13)} ${f1(r.rps).padStart(8)} req/s  p50 ${f2(r.p50_ms)} ms  p99 ${f2(r.p99_ms)} ms  CPU ${f2(cpu_ms_per_req)} ms/req  (loadavg ${loadBefore[0]})`,
         );
       }
     }
@@ -421,8 +430,11 @@ async function runRequests(plans, glance, edgeName) {
     const me = { server: s.server, op: s.op };
     if (s.op !== "versions" && !opt.scale)
       s.vs_ceiling = ratio(results, RUNS, me, { server: s.server, op: "versions" }, "rps");
-    if (floor && s.server === edgeName)
+    if (floor && s.server === edgeName) {
       s.of_floor = ratio(results, RUNS, me, { server: "floor", op: s.op }, "rps");
+      // The same share in CPU time per request: the floor's over the app's.
+      s.of_floor_cpu = ratio(results, RUNS, { server: "floor", op: s.op }, me, "cpu_ms_per_req");
+    }
     if (glance && s.server !== "glance")
       s.vs_glance = ratio(results, RUNS, me, { server: "glance", op: s.op }, "rps");
     if (s.server === "scale")
@@ -436,7 +448,8 @@ async function runRequests(plans, glance, edgeName) {
     ["p50 ms", (r) => f2(r.p50_ms)],
     ["p99 ms", (r) => f2(r.p99_ms)],
   ];
-  if (floor) columns.push(["of floor", (r) => pct(r.of_floor)]);
+  columns.push(["CPU ms/req", (r) => f2(r.cpu_ms_per_req)]);
+  if (floor) columns.push(["of floor", (r) => pct(r.of_floor)], ["(CPU)", (r) => pct(r.of_floor_cpu)]);
   if (!opt.scale) columns.push(["vs ceiling", (r) => pct(r.vs_ceiling)]);
   if (glance) columns.push(["vs Glance", (r) => times(r.vs_glance)]);
   if (opt.scale) columns.push(["p50 vs small", (r) => times(r.p50_vs_small)]);
