@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run serve -- [--port 8787] [--ip 127.0.0.1] [--var KEY:VALUE ...] [--persist-to DIR]
-//                   [--outdir DIR] [--no-build] [--d1 lean|miniflare] [--floor PORT]`
+//                   [--outdir DIR] [--no-build] [--d1 lean|miniflare] [--floor PORT]
+//                   [--inspect PORT]`
 //
 // Serves the *bundled* Worker the way it runs in production, on workerd, without `wrangler dev`'s
 // proxy worker, live reload, inspector and request logging (which cap it near 650 req/s here):
@@ -19,6 +20,8 @@
 // bench/faithful.mjs checks that both answer every route identically.
 // `--floor PORT` also serves bench/floors/floor.js on PORT, in the same workerd, with the app's
 // compatibility settings and bindings (the same local D1 and R2): `npm run bench`'s floors.
+// `--inspect PORT` opens workerd's inspector (Chrome DevTools protocol) on PORT, one target per
+// Worker, e.g. for CPU profiles (bench/profile.mjs); off by default, as it costs.
 // AUTH_STRATEGY is trusted-headers unless a --var says otherwise. Pin to a core with
 // `taskset -c 0 npm run serve`. Runs on the Node.js pinned in devDependencies. Stops, with workerd,
 // on SIGINT, SIGTERM or SIGHUP and when npm is gone (lifetime.mjs).
@@ -38,7 +41,7 @@ const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CI: process.env.CI
 function usage(message) {
   if (message) console.error(`serve: ${message}`);
   console.error(
-    "usage: npm run serve -- [--port N] [--ip ADDR] [--var KEY:VALUE ...] [--persist-to DIR] [--outdir DIR] [--no-build] [--d1 lean|miniflare] [--floor PORT]",
+    "usage: npm run serve -- [--port N] [--ip ADDR] [--var KEY:VALUE ...] [--persist-to DIR] [--outdir DIR] [--no-build] [--d1 lean|miniflare] [--floor PORT] [--inspect PORT]",
   );
   process.exit(2);
 }
@@ -55,6 +58,7 @@ try {
       "no-build": { type: "boolean", default: false },
       d1: { type: "string", default: process.env.SERVE_D1 || "lean" },
       floor: { type: "string" },
+      inspect: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   }).values;
@@ -67,6 +71,8 @@ const port = Number(opts.port);
 if (!isPort(port)) usage(`bad --port ${opts.port}`);
 const floorPort = opts.floor === undefined ? null : Number(opts.floor);
 if (floorPort !== null && !isPort(floorPort)) usage(`bad --floor ${opts.floor}`);
+const inspectorPort = opts.inspect === undefined ? undefined : Number(opts.inspect);
+if (inspectorPort !== undefined && !isPort(inspectorPort)) usage(`bad --inspect ${opts.inspect}`);
 const vars = { AUTH_STRATEGY: "trusted-headers" };
 for (const kv of opts.var) {
   const at = kv.indexOf(":");
@@ -132,6 +138,7 @@ mf = new Miniflare(
     port: 0,
     resourcePersistencePath: join(persistTo, "v3"),
     logRequests: false,
+    inspectorPort,
     workers: [
       {
         ...bindingsAndCompat,
