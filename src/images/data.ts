@@ -88,10 +88,17 @@ function measuring(diskFormat: string | null, withMd5: boolean) {
 
 /**
  * The body in blocks of exactly `size` bytes but the last, which is shorter (possibly absent):
- * a short block always means the end. Request bodies are byte streams, read with BYOB; other
- * streams are copied together chunk by chunk.
+ * a short block always means the end. Request bodies are byte streams, read with BYOB into
+ * `buffers` memory blocks taken in turn, so a block's memory is read into again `buffers` blocks
+ * later: the consumer must be done with a block by then (awaited its writes). Reusing them spares
+ * the allocation and zeroing of a block per read, a few percent of an upload's CPU here. Other
+ * streams are copied together chunk by chunk into new blocks.
  */
-async function* blocks(body: ReadableStream<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
+async function* blocks(
+  body: ReadableStream<Uint8Array>,
+  size: number,
+  buffers: number,
+): AsyncGenerator<Uint8Array> {
   let byob: ReadableStreamBYOBReader | null = null;
   try {
     byob = body.getReader({ mode: "byob" });
@@ -99,9 +106,13 @@ async function* blocks(body: ReadableStream<Uint8Array>, size: number): AsyncGen
     // Not a byte stream.
   }
   if (byob !== null) {
+    // A BYOB read takes its buffer over (detaches it) and hands it back in `value`.
+    const pool: ArrayBuffer[] = [];
     try {
-      for (;;) {
-        const { done, value } = await byob.readAtLeast(size, new Uint8Array(size));
+      for (let n = 0; ; n++) {
+        const memory = pool[n % buffers] ?? new ArrayBuffer(size);
+        const { done, value } = await byob.readAtLeast(size, new Uint8Array(memory));
+        if (value) pool[n % buffers] = value.buffer;
         if (value && value.byteLength > 0) yield value;
         if (done || !value || value.byteLength < size) return;
       }
@@ -149,11 +160,13 @@ export async function putImageData(
   const source = body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
   if (length !== null && length <= SINGLE_PUT_MAX) {
     const measure = measuring(diskFormat, false);
-    const stored = await putWhole(bucket, key, blocks(source, BLOCK_SIZE), length, measure.add);
+    // Each block is hashed and written (awaited) before the next is read: one buffer.
+    const stored = await putWhole(bucket, key, blocks(source, BLOCK_SIZE, 1), length, measure.add);
     return measure.figures(stored.checksums.md5 ?? (await md5Of(bucket, key)));
   }
   const measure = measuring(diskFormat, true);
-  await putInParts(bucket, key, blocks(source, PART_SIZE), measure.add);
+  // A part is in flight while the next is read, and done before the one after: two buffers.
+  await putInParts(bucket, key, blocks(source, PART_SIZE, 2), measure.add);
   return measure.figures();
 }
 
