@@ -11,8 +11,8 @@ import type { StoredData } from "./file-store";
  *
  * R2 stores a stream only when its length is known up front. With Content-Length the blocks go
  * through a FixedLengthStream into one `put`, and the MD5 is the one R2 computed of what it
- * stored (`checksums.md5` of a single put; read back and hashed should R2 not give it): hashing
- * the bytes twice on the Worker's CPU cost a tenth of the upload's throughput. A chunked body has
+ * stored (`checksums.md5` of a single put; read back and hashed should R2 not give it), which
+ * spares the Worker's CPU one of its two hashes (a few percent of an upload). A chunked body has
  * no length: its blocks are the parts of a multipart upload (PART_SIZE each but the last: R2 wants
  * at least 5 MiB, all parts but the last of one size), each sent while the next one is read, so
  * at most two are in memory; a body shorter than one part becomes one `put`. A multipart object
