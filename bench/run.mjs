@@ -18,7 +18,8 @@
 //   --connections C   wrk connections (default 16); --threads T wrk threads (default 1)
 //   --cpu N           the CPU the service is pinned to with taskset (default 0; wrk gets the
 //                     others); --no-pin runs both unpinned (also the fallback without taskset)
-//   --no-glance       do not start OpenStack Glance (by default: Debian's glance-api, installed with
+//   --no-glance       do not start OpenStack Glance (by default, but with --scale only on --glance:
+//                     Debian's glance-api, installed with
 //                     apt-get if missing, pinned the same way, loaded with the same operations, with a
 //                     glance-edge/Glance column; skipped with a warning if it cannot be installed)
 //   --images N        --scale: total images (default 100000; 10 memberships each)
@@ -50,7 +51,7 @@ const { values: opt } = parseArgs({
     threads: { type: "string", default: "1" },
     cpu: { type: "string", default: "0" },
     "no-pin": { type: "boolean", default: false },
-    glance: { type: "boolean", default: true },
+    glance: { type: "boolean" },
     "no-glance": { type: "boolean", default: false },
     part: { type: "string", default: "all" },
     mib: { type: "string", default: "100" },
@@ -64,7 +65,8 @@ const RUNS = Number(opt.runs);
 if (!["all", "members", "data"].includes(opt.part)) throw new Error(`--part is all, members or data`);
 const MEMBERS_PART = opt.scale || opt.part !== "data";
 const DATA_PART = !opt.scale && opt.part !== "members";
-let GLANCE = opt.glance && !opt["no-glance"];
+// Glance by default beside the small database (npm run bench), on request with --scale.
+let GLANCE = opt["no-glance"] ? false : (opt.glance ?? !opt.scale);
 const OWNER = "perf-owner-project";
 const MEMBER = "perf-member-01";
 
