@@ -1,7 +1,7 @@
 // Child processes of the bench scripts: each in its own process group, so a whole tree (npm →
 // node → workerd) stops together, and every group is killed on every way out of the script.
 import { spawn } from "node:child_process";
-import { openSync, readFileSync } from "node:fs";
+import { openSync, readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -90,4 +90,33 @@ export async function waitFor(url, okStatus, child, logFile, seconds = 180) {
   }
   const tail = readFileSync(logFile, "utf8").split("\n").slice(-30).join("\n");
   throw new Error(`${url} did not come up (log ${logFile}):\n${tail}`);
+}
+
+/**
+ * CPU seconds (user + system) used so far by the live processes of a process group, from
+ * /proc (Linux; null elsewhere). The difference over a run is what the group spent on it: the
+ * same measure for glance-edge, its floor (same workerd) and Glance, whatever else the machine
+ * runs meanwhile. Assumes the usual 100 clock ticks a second.
+ */
+export function groupCpuSeconds(pgid) {
+  let ticks = 0;
+  let dirs;
+  try {
+    dirs = readdirSync("/proc");
+  } catch {
+    return null;
+  }
+  for (const d of dirs) {
+    if (!/^\d+$/.test(d)) continue;
+    let text;
+    try {
+      text = readFileSync(`/proc/${d}/stat`, "utf8");
+    } catch {
+      continue; // gone meanwhile
+    }
+    // After "pid (comm) ": state ppid pgrp session ... utime (14th field of the line) stime (15th).
+    const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    if (Number(f[2]) === pgid) ticks += Number(f[11]) + Number(f[12]);
+  }
+  return ticks / 100;
 }

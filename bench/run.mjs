@@ -1,16 +1,27 @@
 #!/usr/bin/env node
-// npm run bench [-- options]        member operations on a small database (one image, 10 members)
+// npm run bench [-- options]        member operations on a small database (one image, 10 members),
+//                                   then image data (upload, download), each beside its floor and
+//                                   Glance: the figures of bench/README.md
+// npm run bench:data [-- options]   the image data part alone (--part data)
 // npm run bench:scale [-- options]  the same service on 100,000 images / 1,000,000 memberships
 //                                   against a small database with the same callers, side by side
 //
+// Floors: `npm run serve -- --floor PORT` also serves bench/floors/floor.js, a Worker doing only
+// an operation's I/O (the same D1 statements; request.body -> R2 put; R2 get -> response), in the
+// same workerd with the same bindings. Each operation's share of its floor is measured run by run.
+//
 // Options:
+//   --part P          all (default), members or data
+//   --mib N           size of the image data file in MiB (default 100)
 //   --duration S      seconds per wrk run (default 5, at least 5 for published figures)
 //   --runs N          runs per operation, interleaved across operations and servers (default 3)
 //   --connections C   wrk connections (default 16); --threads T wrk threads (default 1)
 //   --cpu N           the CPU the service is pinned to with taskset (default 0; wrk gets the
 //                     others); --no-pin runs both unpinned (also the fallback without taskset)
-//   --glance          also start OpenStack Glance (Debian glance-api, installed if missing) pinned
-//                     the same way, load it with the same operations and print glance-edge/Glance
+//   --no-glance       do not start OpenStack Glance (by default, but with --scale only on --glance:
+//                     Debian's glance-api, installed with
+//                     apt-get if missing, pinned the same way, loaded with the same operations, with a
+//                     glance-edge/Glance column; skipped with a warning if it cannot be installed)
 //   --images N        --scale: total images (default 100000; 10 memberships each)
 //   --keep            keep the throw-away state directory (printed) instead of deleting it
 //
@@ -24,7 +35,9 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { freePort, startGroup, stopAll, stopGroup, waitFor } from "./processes.mjs";
+import { runData } from "./data.mjs";
+import { freePort, groupCpuSeconds, startGroup, stopAll, stopGroup, waitFor } from "./processes.mjs";
+import { f1, f2, median, pct, ratio, table, times } from "./report.mjs";
 import { PROBE_MEMBER, PROBE_OWNER, seed } from "./seed-scale.mjs";
 
 const bench = dirname(fileURLToPath(import.meta.url));
@@ -38,7 +51,10 @@ const { values: opt } = parseArgs({
     threads: { type: "string", default: "1" },
     cpu: { type: "string", default: "0" },
     "no-pin": { type: "boolean", default: false },
-    glance: { type: "boolean", default: false },
+    glance: { type: "boolean" },
+    "no-glance": { type: "boolean", default: false },
+    part: { type: "string", default: "all" },
+    mib: { type: "string", default: "100" },
     scale: { type: "boolean", default: false },
     images: { type: "string", default: "100000" },
     keep: { type: "boolean", default: false },
@@ -46,6 +62,11 @@ const { values: opt } = parseArgs({
 });
 const DURATION = Number(opt.duration);
 const RUNS = Number(opt.runs);
+if (!["all", "members", "data"].includes(opt.part)) throw new Error(`--part is all, members or data`);
+const MEMBERS_PART = opt.scale || opt.part !== "data";
+const DATA_PART = !opt.scale && opt.part !== "members";
+// Glance by default beside the small database (npm run bench), on request with --scale.
+let GLANCE = opt["no-glance"] ? false : (opt.glance ?? !opt.scale);
 const OWNER = "perf-owner-project";
 const MEMBER = "perf-member-01";
 
@@ -77,6 +98,11 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
 const have = (cmd, args = ["--version"]) => !spawnSync(cmd, args, { stdio: "ignore" }).error;
 
 function aptInstall(...packages) {
+  if (!tryAptInstall(...packages))
+    throw new Error(`could not install ${packages.join(" ")}; install them and run again`);
+}
+
+function tryAptInstall(...packages) {
   const sudo = process.getuid?.() === 0 ? [] : ["sudo", "-n"];
   const apt = (...args) =>
     spawnSync(sudo[0] ?? "apt-get", [...sudo.slice(1), ...(sudo.length ? ["apt-get"] : []), ...args], {
@@ -85,9 +111,7 @@ function aptInstall(...packages) {
     }).status === 0;
   log(`bench: installing ${packages.join(" ")} with apt-get`);
   const install = () => apt("install", "-y", "--no-install-recommends", ...packages);
-  if (!install() && !(apt("update") && install())) {
-    throw new Error(`could not install ${packages.join(" ")}; install them and run again`);
-  }
+  return install() || (apt("update") && install());
 }
 
 // ---- pinning ---------------------------------------------------------------------------------------
@@ -98,21 +122,34 @@ const loadCpus = [...Array(nproc).keys()].filter((c) => c !== serviceCpu).join("
 const pinned = (cpu, cmd, args) => (pin ? ["taskset", ["-c", String(cpu), cmd, ...args]] : [cmd, args]);
 
 // ---- servers ---------------------------------------------------------------------------------------
-async function startEdge(name, persistTo, dist, build) {
+async function startEdge(name, persistTo, dist, build, withFloor = false) {
   const port = await freePort();
+  const floorPort = withFloor ? await freePort() : null;
   mkdirSync(persistTo, { recursive: true });
   const logFile = join(persistTo, "..", `serve-${name}.log`);
   const args = ["run", "--silent", "serve", "--", "--port", String(port), "--persist-to", persistTo];
   args.push("--outdir", dist, ...(build ? [] : ["--no-build"]));
+  if (floorPort !== null) args.push("--floor", String(floorPort));
   const child = startGroup(...pinned(serviceCpu, "npm", args), logFile, root);
   await waitFor(`http://127.0.0.1:${port}/versions`, 200, child, logFile);
   log(`bench: glance-edge (${name}) up on port ${port}, pid ${child.pid}`);
-  return { name, kind: "edge", base: `http://127.0.0.1:${port}`, child };
+  const edge = { name, kind: "edge", base: `http://127.0.0.1:${port}`, child, group: child.pid };
+  if (floorPort === null) return [edge];
+  // The floor Worker lives in the same workerd: stopped with it.
+  await waitFor(`http://127.0.0.1:${floorPort}/`, 404, child, logFile);
+  log(`bench: floors up on port ${floorPort}, same workerd`);
+  return [
+    edge,
+    { name: "floor", kind: "floor", base: `http://127.0.0.1:${floorPort}`, child: null, group: child.pid },
+  ];
 }
 
 /** Glance 25 from Debian, trusting the same identity headers; its own config, fresh SQLite. */
 async function startGlance(dir) {
-  if (!have("glance-api")) aptInstall("glance-api");
+  if (!have("glance-api", ["--version"]) && !tryAptInstall("glance-api")) {
+    log("bench: WARNING: glance-api is not installed and could not be; no Glance column");
+    return null;
+  }
   const port = await freePort();
   mkdirSync(join(dir, "conf.d"), { recursive: true });
   for (const sub of ["images", "staging", "lock", "policy.d"]) mkdirSync(join(dir, sub), { recursive: true });
@@ -187,18 +224,25 @@ paste.filter_factory = oslo_middleware:HTTPProxyToWSGI.factory
   const child = startGroup(...pinned(serviceCpu, "glance-api", conf), logFile, root);
   await waitFor(`http://127.0.0.1:${port}/`, 300, child, logFile, 120);
   log(`bench: Glance up on port ${port}, pid ${child.pid}`);
-  return { name: "glance", kind: "glance", base: `http://127.0.0.1:${port}`, child };
+  return { name: "glance", kind: "glance", base: `http://127.0.0.1:${port}`, child, group: child.pid };
 }
 
-const stop = (server) => stopGroup(server.child);
+const stop = (server) => (server.child ? stopGroup(server.child) : undefined);
 
 // ---- API seeding ----------------------------------------------------------------------------------
-function as(base, project) {
-  const headers = {
+/** The trusted identity headers of a bench project (loopback only). */
+function identityHeaders(project) {
+  return {
     "X-Identity-Status": "Confirmed",
     "X-Project-Id": project,
     "X-User-Id": "bench-user",
     "X-Roles": "member,reader",
+  };
+}
+
+function as(base, project) {
+  const headers = {
+    ...identityHeaders(project),
     Accept: "application/json",
     "Content-Type": "application/json",
   };
@@ -232,6 +276,20 @@ async function seedMembers(server) {
 
 function operations(server, imageId, scale) {
   const members = `/v2/images/${imageId}/members`;
+  if (server.kind === "floor") {
+    // The same D1 I/O as each member operation, nothing else (bench/floors/floor.js).
+    const read = `/d1/read?image=${imageId}`;
+    return [
+      { op: "list", target: read, what: "floor: one primary-key read" },
+      { op: "show", target: read, what: "floor: one primary-key read" },
+      {
+        op: "put",
+        target: `/d1/write?image=${imageId}&member=${MEMBER}`,
+        method: "PUT",
+        what: "floor: one batch, primary-key read + the member row's status write",
+      },
+    ];
+  }
   const ops = [
     { op: "list", project: OWNER, target: members, what: "member list as owner (10 members)" },
     { op: "show", project: MEMBER, target: `${members}/${MEMBER}`, what: "member show as the member" },
@@ -290,13 +348,30 @@ function wrk(server, op, seconds) {
   });
 }
 
-// ---- report -----------------------------------------------------------------------------------------
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
+/** curl with these arguments, pinned like wrk; resolves to its stdout. */
+function curl(args) {
+  const [cmd, full] = pin ? ["taskset", ["-c", loadCpus, "curl", ...args]] : ["curl", args];
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, full, { stdio: ["ignore", "pipe", "pipe"] });
+    loaders.add(child);
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+    });
+    child.stderr.on("data", (d) => {
+      err += d;
+    });
+    child.on("error", reject);
+    child.on("close", (code) => {
+      loaders.delete(child);
+      if (code !== 0) reject(new Error(`curl ${args.join(" ")} failed (${code}): ${err}`));
+      else resolve(out);
+    });
+  });
+}
 
+// ---- report -----------------------------------------------------------------------------------------
 function summarize(results) {
   const by = new Map();
   for (const r of results) {
@@ -313,6 +388,9 @@ function summarize(results) {
     rps_max: Math.max(...rs.map((r) => r.rps)),
     p50_ms: median(rs.map((r) => r.p50_ms)),
     p99_ms: median(rs.map((r) => r.p99_ms)),
+    cpu_ms_per_req: rs.some((r) => r.cpu_ms_per_req === null)
+      ? null
+      : median(rs.map((r) => r.cpu_ms_per_req)),
     non2xx: rs.reduce((n, r) => n + r.errors.status, 0),
     socket_errors: rs.reduce(
       (n, r) => n + r.errors.connect + r.errors.read + r.errors.write + r.errors.timeout,
@@ -321,19 +399,74 @@ function summarize(results) {
   }));
 }
 
-function table(rows, columns) {
-  const cells = rows.map((r) => columns.map(([, f]) => f(r)));
-  const widths = columns.map(([h], i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  const fmt = (c) => c.map((x, i) => (i < 2 ? x.padEnd(widths[i]) : x.padStart(widths[i]))).join("  ");
-  return [fmt(columns.map(([h]) => h)), ...cells.map(fmt)].join("\n");
-}
+/** The request-rate part: every operation of every server, RUNS times, interleaved. */
+async function runRequests(plans, glance, edgeName) {
+  // Warm-up (JIT, SQLite page cache), not recorded.
+  for (const { server, ops } of plans) for (const op of ops) await wrk(server, op, 1);
 
-const f1 = (x) => (x === undefined || Number.isNaN(x) ? "-" : x.toFixed(1));
-const f2 = (x) => (x === undefined || Number.isNaN(x) ? "-" : x.toFixed(2));
+  const results = [];
+  // Operation-major: each operation runs on every server back to back, so the servers being
+  // compared (glance-edge, its floor, Glance) see the same moment of the machine's load.
+  const opNames = [...new Set(plans.flatMap((p) => p.ops.map((o) => o.op)))];
+  for (let run = 1; run <= RUNS; run++) {
+    for (const name of opNames) {
+      for (const { server, ops } of plans) {
+        const op = ops.find((o) => o.op === name);
+        if (!op) continue;
+        const loadBefore = load();
+        const cpu0 = groupCpuSeconds(server.group);
+        const r = await wrk(server, op, DURATION);
+        const cpu = cpu0 === null ? null : groupCpuSeconds(server.group) - cpu0;
+        const cpu_ms_per_req = cpu === null || r.requests === 0 ? null : (1000 * cpu) / r.requests;
+        results.push({ ...r, cpu_ms_per_req, server: server.name, run, loadavg: loadBefore });
+        log(
+          `run ${run} ${server.name.padEnd(6)} ${op.op.padEnd(13)} ${f1(r.rps).padStart(8)} req/s  p50 ${f2(r.p50_ms)} ms  p99 ${f2(r.p99_ms)} ms  CPU ${f2(cpu_ms_per_req)} ms/req  (loadavg ${loadBefore[0]})`,
+        );
+      }
+    }
+  }
+
+  const summary = summarize(results);
+  const floor = plans.some((p) => p.server.kind === "floor");
+  for (const s of summary) {
+    const me = { server: s.server, op: s.op };
+    if (s.op !== "versions" && !opt.scale)
+      s.vs_ceiling = ratio(results, RUNS, me, { server: s.server, op: "versions" }, "rps");
+    if (floor && s.server === edgeName) {
+      s.of_floor = ratio(results, RUNS, me, { server: "floor", op: s.op }, "rps");
+      // The same share in CPU time per request: the floor's over the app's.
+      s.of_floor_cpu = ratio(results, RUNS, { server: "floor", op: s.op }, me, "cpu_ms_per_req");
+    }
+    if (glance && s.server !== "glance")
+      s.vs_glance = ratio(results, RUNS, me, { server: "glance", op: s.op }, "rps");
+    if (s.server === "scale")
+      s.p50_vs_small = ratio(results, RUNS, me, { server: "small", op: s.op }, "p50_ms");
+  }
+  const columns = [
+    ["op", (r) => r.op],
+    ["server", (r) => r.server],
+    ["req/s", (r) => f1(r.rps)],
+    ["min-max", (r) => `${r.rps_min.toFixed(0)}-${r.rps_max.toFixed(0)}`],
+    ["p50 ms", (r) => f2(r.p50_ms)],
+    ["p99 ms", (r) => f2(r.p99_ms)],
+  ];
+  columns.push(["CPU ms/req", (r) => f2(r.cpu_ms_per_req)]);
+  if (floor) columns.push(["of floor", (r) => pct(r.of_floor)], ["(CPU)", (r) => pct(r.of_floor_cpu)]);
+  if (!opt.scale) columns.push(["vs ceiling", (r) => pct(r.vs_ceiling)]);
+  if (glance) columns.push(["vs Glance", (r) => times(r.vs_glance)]);
+  if (opt.scale) columns.push(["p50 vs small", (r) => times(r.p50_vs_small)]);
+  columns.push(["non-2xx", (r) => String(r.non2xx + r.socket_errors)]);
+  const opOrder = [...new Set(results.map((r) => r.op))];
+  const serverRank = { edge: 0, small: 0, scale: 1, floor: 1, glance: 2 };
+  const rank = (s) => opOrder.indexOf(s.op) * 10 + (serverRank[s.server] ?? 3);
+  summary.sort((a, b) => rank(a) - rank(b));
+  return { summary, results, text: table(summary, columns) };
+}
 
 // ---- main -------------------------------------------------------------------------------------------
 async function main() {
-  if (!have("wrk", ["-v"])) aptInstall("wrk");
+  if (MEMBERS_PART && !have("wrk", ["-v"])) aptInstall("wrk");
+  if (DATA_PART && !have("curl")) aptInstall("curl");
   const tmp = mkdtempSync(join(tmpdir(), "glance-edge-bench-"));
   scratch = tmp;
   const startedAt = new Date();
@@ -343,7 +476,7 @@ async function main() {
     log("bench: under 5 s per run or 3 runs: a smoke test, not figures to publish");
   log(
     pin
-      ? `bench: service pinned to CPU ${serviceCpu} (taskset), wrk to CPU ${loadCpus}`
+      ? `bench: service pinned to CPU ${serviceCpu} (taskset), wrk and curl to CPU ${loadCpus}`
       : "bench: no pinning (--no-pin, no taskset, or one CPU)",
   );
   const dist = join(tmp, "dist");
@@ -361,17 +494,26 @@ async function main() {
         const s = await seed({ persistTo, images: total, log });
         if (name === "scale") seeded = s;
       }
-      servers.push(await startEdge("small", join(tmp, "small", "state"), dist, true));
-      servers.push(await startEdge("scale", join(tmp, "scale", "state"), dist, false));
+      servers.push(...(await startEdge("small", join(tmp, "small", "state"), dist, true)));
+      servers.push(...(await startEdge("scale", join(tmp, "scale", "state"), dist, false)));
     } else {
-      servers.push(await startEdge("edge", join(tmp, "edge", "state"), dist, true));
+      servers.push(...(await startEdge("edge", join(tmp, "edge", "state"), dist, true, true)));
     }
-    if (opt.glance) servers.push(await startGlance(join(tmp, "glance")));
+    let glance = null;
+    if (GLANCE) {
+      glance = await startGlance(join(tmp, "glance"));
+      if (glance) servers.push(glance);
+      else GLANCE = false;
+    }
+    const edge = servers.find((s) => s.kind === "edge");
+    const floor = servers.find((s) => s.kind === "floor") ?? null;
+    const edgeName = opt.scale ? "small" : "edge";
 
     const plans = [];
-    for (const server of servers) {
+    for (const server of servers.filter((s) => s.kind !== "floor")) {
       const imageId = await seedMembers(server);
       plans.push({ server, ops: operations(server, imageId, opt.scale) });
+      if (server === edge && floor) plans.push({ server: floor, ops: operations(floor, imageId, false) });
       log(`bench: ${server.name}: image ${imageId} with 10 members`);
     }
     if (opt.scale) {
@@ -382,78 +524,46 @@ async function main() {
         }
       }
     }
-    // Warm-up (JIT, SQLite page cache), not recorded.
-    for (const { server, ops } of plans) for (const op of ops) await wrk(server, op, 1);
+    // Plans in the order the table shows them: glance-edge, its floor, Glance.
+    const order = { edge: 0, floor: 1, glance: 2 };
+    plans.sort((a, b) => (order[a.server.kind] ?? 0) - (order[b.server.kind] ?? 0));
 
-    const results = [];
-    // Operation-major: each operation runs on every server back to back, so the servers being
-    // compared see the same moment of the machine's load.
-    const opNames = [...new Set(plans.flatMap((p) => p.ops.map((o) => o.op)))];
-    for (let run = 1; run <= RUNS; run++) {
-      for (const name of opNames) {
-        for (const { server, ops } of plans) {
-          const op = ops.find((o) => o.op === name);
-          if (!op) continue;
-          const loadBefore = load();
-          const r = await wrk(server, op, DURATION);
-          results.push({ ...r, server: server.name, run, loadavg: loadBefore });
-          log(
-            `run ${run} ${server.name.padEnd(6)} ${op.op.padEnd(13)} ${f1(r.rps).padStart(8)} req/s  p50 ${f2(r.p50_ms)} ms  p99 ${f2(r.p99_ms)} ms  (loadavg ${loadBefore[0]})`,
-          );
-        }
-      }
-    }
+    const requests = MEMBERS_PART ? await runRequests(plans, GLANCE, edgeName) : null;
+    const data = DATA_PART
+      ? await runData({
+          edge,
+          floor,
+          glance,
+          tmp,
+          mib: Number(opt.mib),
+          duration: DURATION,
+          runs: RUNS,
+          curl,
+          api: (server) => as(server.base, OWNER),
+          identity: Object.entries(identityHeaders(OWNER)).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
+          log,
+          load,
+        })
+      : null;
 
-    const summary = summarize(results);
-    const edgeName = opt.scale ? "small" : "edge";
-    // Ratios are taken run by run (the median of a/b over runs), so that a load spike during one
-    // run does not skew a ratio of medians.
-    const ratio = (a, b, metric) => {
-      const rs = [];
-      for (let run = 1; run <= RUNS; run++) {
-        const x = results.find((r) => r.run === run && r.server === a.server && r.op === a.op);
-        const y = results.find((r) => r.run === run && r.server === b.server && r.op === b.op);
-        if (x && y) rs.push(x[metric] / y[metric]);
-      }
-      return rs.length ? median(rs) : undefined;
-    };
-    for (const s of summary) {
-      if (s.op !== "versions") s.vs_ceiling = ratio(s, { server: s.server, op: "versions" }, "rps");
-      if (s.server !== "glance") s.vs_glance = ratio(s, { server: "glance", op: s.op }, "rps");
-      if (s.server === "scale") s.p50_vs_small = ratio(s, { server: "small", op: s.op }, "p50_ms");
-    }
-    const columns = [
-      ["op", (r) => r.op],
-      ["server", (r) => r.server],
-      ["req/s", (r) => f1(r.rps)],
-      ["min-max", (r) => `${r.rps_min.toFixed(0)}-${r.rps_max.toFixed(0)}`],
-      ["p50 ms", (r) => f2(r.p50_ms)],
-      ["p99 ms", (r) => f2(r.p99_ms)],
-    ];
-    if (!opt.scale)
-      columns.push(["vs ceiling", (r) => (r.vs_ceiling ? `${(100 * r.vs_ceiling).toFixed(0)}%` : "-")]);
-    if (opt.glance) columns.push(["vs Glance", (r) => (r.vs_glance ? `${r.vs_glance.toFixed(1)}x` : "-")]);
-    if (opt.scale)
-      columns.push(["p50 vs small", (r) => (r.p50_vs_small ? `${r.p50_vs_small.toFixed(2)}x` : "-")]);
-    columns.push(["non-2xx", (r) => String(r.non2xx + r.socket_errors)]);
-    const opOrder = [...new Set(results.map((r) => r.op))];
-    const rank = (s) =>
-      opOrder.indexOf(s.op) * 10 + (s.server === edgeName ? 0 : s.server === "glance" ? 2 : 1);
-    summary.sort((a, b) => rank(a) - rank(b));
     const loadEnd = load();
     console.log(
-      `\nglance-edge ${opt.scale ? "scale " : ""}benchmark, ${startedAt.toISOString()}: nproc ${nproc}, ` +
-        `wrk -t${opt.threads} -c${opt.connections} -d${DURATION}s x ${RUNS} runs interleaved, ` +
-        `${pin ? `service on CPU ${serviceCpu}, wrk on CPU ${loadCpus}` : "unpinned"}, ` +
-        `loadavg ${loadStart.join(" ")} -> ${loadEnd.join(" ")}`,
+      `\nglance-edge ${opt.scale ? "scale " : ""}benchmark, ${startedAt.toISOString()}: nproc ${nproc} (${cpus()[0]?.model ?? "?"}), ` +
+        `${pin ? `service on CPU ${serviceCpu}, clients on CPU ${loadCpus}` : "unpinned"}, ` +
+        `loadavg ${loadStart.join(" ")} -> ${loadEnd.join(" ")}; D1: ${process.env.SERVE_D1 || "lean"} (npm run serve)`,
     );
     if (seeded) console.log(`scale database: ${seeded.images} images, ${seeded.memberships} memberships`);
-    console.log(`${table(summary, columns)}\n`);
+    if (requests) {
+      console.log(
+        `requests: wrk -t${opt.threads} -c${opt.connections} -d${DURATION}s x ${RUNS} runs interleaved\n${requests.text}\n`,
+      );
+    }
+    if (data) console.log(`${data.text}\n`);
     mkdirSync(join(bench, "results"), { recursive: true });
     const file = join(
       bench,
       "results",
-      `${startedAt.toISOString().replace(/[:.]/g, "-")}-${opt.scale ? "scale" : "members"}.json`,
+      `${startedAt.toISOString().replace(/[:.]/g, "-")}-${opt.scale ? "scale" : opt.part === "all" ? "bench" : opt.part}.json`,
     );
     writeFileSync(
       file,
@@ -466,11 +576,14 @@ async function main() {
             runs: RUNS,
             connections: Number(opt.connections),
             threads: Number(opt.threads),
-            pinned: pin ? { service_cpu: serviceCpu, wrk_cpus: loadCpus } : null,
+            mib: DATA_PART ? Number(opt.mib) : undefined,
+            d1: process.env.SERVE_D1 || "lean",
+            glance: GLANCE,
+            pinned: pin ? { service_cpu: serviceCpu, client_cpus: loadCpus } : null,
           },
           scale: seeded,
-          summary,
-          results,
+          requests: requests && { summary: requests.summary, results: requests.results },
+          data: data && { summary: data.summary, results: data.results },
         },
         null,
         2,

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run serve -- [--port 8787] [--ip 127.0.0.1] [--var KEY:VALUE ...] [--persist-to DIR]
-//                   [--outdir DIR] [--no-build] [--d1 lean|miniflare]`
+//                   [--outdir DIR] [--no-build] [--d1 lean|miniflare] [--floor PORT]
+//                   [--inspect PORT]`
 //
 // Serves the *bundled* Worker the way it runs in production, on workerd, without `wrangler dev`'s
 // proxy worker, live reload, inspector and request logging (which cap it near 650 req/s here):
@@ -17,6 +18,10 @@
 // and zod check on each side per query. `--d1 miniflare` runs Miniflare's own D1 unchanged
 // (SERVE_D1=miniflare in the environment sets the default, e.g. for `npm run bench`).
 // bench/faithful.mjs checks that both answer every route identically.
+// `--floor PORT` also serves bench/floors/floor.js on PORT, in the same workerd, with the app's
+// compatibility settings and bindings (the same local D1 and R2): `npm run bench`'s floors.
+// `--inspect PORT` opens workerd's inspector (Chrome DevTools protocol) on PORT, one target per
+// Worker, e.g. for CPU profiles (bench/profile.mjs); off by default, as it costs.
 // AUTH_STRATEGY is trusted-headers unless a --var says otherwise. Pin to a core with
 // `taskset -c 0 npm run serve`. Runs on the Node.js pinned in devDependencies. Stops, with workerd,
 // on SIGINT, SIGTERM or SIGHUP and when npm is gone (lifetime.mjs).
@@ -36,7 +41,7 @@ const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CI: process.env.CI
 function usage(message) {
   if (message) console.error(`serve: ${message}`);
   console.error(
-    "usage: npm run serve -- [--port N] [--ip ADDR] [--var KEY:VALUE ...] [--persist-to DIR] [--outdir DIR] [--no-build] [--d1 lean|miniflare]",
+    "usage: npm run serve -- [--port N] [--ip ADDR] [--var KEY:VALUE ...] [--persist-to DIR] [--outdir DIR] [--no-build] [--d1 lean|miniflare] [--floor PORT] [--inspect PORT]",
   );
   process.exit(2);
 }
@@ -52,6 +57,8 @@ try {
       outdir: { type: "string", default: join(root, "dist") },
       "no-build": { type: "boolean", default: false },
       d1: { type: "string", default: process.env.SERVE_D1 || "lean" },
+      floor: { type: "string" },
+      inspect: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   }).values;
@@ -59,8 +66,13 @@ try {
   usage(err.message);
 }
 if (opts.help) usage();
+const isPort = (n) => Number.isInteger(n) && n >= 0 && n <= 65535;
 const port = Number(opts.port);
-if (!Number.isInteger(port) || port < 0 || port > 65535) usage(`bad --port ${opts.port}`);
+if (!isPort(port)) usage(`bad --port ${opts.port}`);
+const floorPort = opts.floor === undefined ? null : Number(opts.floor);
+if (floorPort !== null && !isPort(floorPort)) usage(`bad --floor ${opts.floor}`);
+const inspectorPort = opts.inspect === undefined ? undefined : Number(opts.inspect);
+if (inspectorPort !== undefined && !isPort(inspectorPort)) usage(`bad --inspect ${opts.inspect}`);
 const vars = { AUTH_STRATEGY: "trusted-headers" };
 for (const kv of opts.var) {
   const at = kv.indexOf(":");
@@ -106,6 +118,18 @@ const config = unstable_readConfig({ config: join(root, "wrangler.toml") });
 const { workerOptions } = unstable_getMiniflareWorkerOptions(config);
 // One prebuilt module: wrangler's module rules would only matter for unbundled sources.
 const { modulesRules: _rules, ...bindingsAndCompat } = workerOptions;
+const bindings = { ...workerOptions.bindings, ...vars };
+const floorDir = join(root, "bench", "floors");
+/** The bench's floor Worker: the app's compatibility settings and bindings, its own module. */
+const floor = floorPort !== null && {
+  ...bindingsAndCompat,
+  name: `${config.name}-floor`,
+  rootPath: floorDir,
+  modules: true,
+  scriptPath: join(floorDir, "floor.js"),
+  bindings,
+  unsafeDirectSockets: [{ host: opts.ip, port: floorPort }],
+};
 
 mf = new Miniflare(
   convertV4MiniflareOptions({
@@ -114,6 +138,7 @@ mf = new Miniflare(
     port: 0,
     resourcePersistencePath: join(persistTo, "v3"),
     logRequests: false,
+    inspectorPort,
     workers: [
       {
         ...bindingsAndCompat,
@@ -122,9 +147,10 @@ mf = new Miniflare(
         rootPath: outdir,
         modules: true,
         scriptPath: script,
-        bindings: { ...workerOptions.bindings, ...vars },
+        bindings,
         unsafeDirectSockets: [{ host: opts.ip, port }],
       },
+      ...(floor ? [floor] : []),
     ],
   }),
 );
@@ -146,3 +172,4 @@ const shown = Object.entries(vars)
 console.log(
   `glance-edge: serving ${script} on ${url.href} (state ${join(persistTo, "v3")}, ${opts.d1} D1; ${shown})`,
 );
+if (floor) console.log(`glance-edge: bench floors on ${(await mf.unsafeGetDirectURL(floor.name)).href}`);

@@ -1,0 +1,96 @@
+// The floors of `npm run bench`: a Worker that does only the I/O of a glance-edge operation and
+// nothing else (no routing library, no identity, no policy, no validation, no hashing), served by
+// `npm run serve -- --floor PORT` beside the app, in the same workerd, with the same compatibility
+// settings and the same D1 and R2 bindings (the same local database and bucket). What it does per
+// request is the fastest this runtime can do the same I/O, so the app's share of it is the share
+// of the time that is the app's own.
+//
+//   GET  /d1/read?image=ID                 one primary-key read (`first()`), the row as JSON:
+//                                          the floor of member list and show (one round trip)
+//   PUT  /d1/write?image=ID&member=M       one batch of two statements, the primary-key read and
+//        body {"status": S}                the member row's status write (the same UPDATE of the
+//                                          same row, firing the same audit trigger): the floor of
+//                                          the member PUT
+//   PUT  /r2/KEY (Content-Length)          request.body → R2 put, as is
+//   PUT  /r2/KEY (chunked)                 R2 needs a known length: the body in blocks of PART
+//                                          bytes (BYOB, as the app reads it) → multipart upload,
+//                                          each part sent while the next is read
+//   GET  /r2/KEY                           R2 get → the response, as is
+//   DELETE /r2/KEY                         cleanup between runs (not measured)
+const PART = 8 * 1024 * 1024; // the app's PART_SIZE (src/images/data.ts) unless ?part= says otherwise
+
+const json = (value, status = 200) =>
+  new Response(JSON.stringify(value), { status, headers: { "Content-Type": "application/json" } });
+
+async function* blocks(body, size) {
+  const reader = body.getReader({ mode: "byob" });
+  for (;;) {
+    const { done, value } = await reader.readAtLeast(size, new Uint8Array(size));
+    if (value && value.byteLength > 0) yield value;
+    if (done || !value || value.byteLength < size) return;
+  }
+}
+
+async function putChunked(bucket, key, body, part) {
+  let upload = null;
+  const parts = [];
+  for await (const block of blocks(body, part)) {
+    if (upload === null && block.byteLength < part) {
+      await bucket.put(key, block);
+      return;
+    }
+    upload ??= await bucket.createMultipartUpload(key);
+    await parts.at(-1);
+    parts.push(upload.uploadPart(parts.length + 1, block));
+  }
+  if (upload === null) await bucket.put(key, new Uint8Array(0));
+  else await upload.complete(await Promise.all(parts));
+}
+
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    const path = url.pathname;
+    if (path === "/d1/read") {
+      const row = await env.DB.prepare("SELECT id, owner, visibility, status FROM images WHERE id = ?1")
+        .bind(url.searchParams.get("image"))
+        .first();
+      return row ? json(row) : json({ error: "no such image" }, 404);
+    }
+    if (path === "/d1/write") {
+      const image = url.searchParams.get("image");
+      const member = url.searchParams.get("member");
+      const { status } = await request.json();
+      const [read, write] = await env.DB.batch([
+        env.DB.prepare("SELECT id, owner, visibility, status FROM images WHERE id = ?1").bind(image),
+        env.DB.prepare(
+          `UPDATE image_members SET status = ?3, updated_at = ?4 WHERE image_id = ?1 AND member_id = ?2
+           RETURNING image_id, member_id, status, created_at, updated_at`,
+        ).bind(image, member, status, `${new Date().toISOString().slice(0, 19)}Z`),
+      ]);
+      const row = write.results[0];
+      return read.results[0] && row ? json(row) : json({ error: "no such member" }, 404);
+    }
+    if (path.startsWith("/r2/")) {
+      const key = decodeURIComponent(path.slice(4));
+      if (request.method === "PUT") {
+        if (request.headers.has("Content-Length")) await env.IMAGE_DATA.put(key, request.body);
+        else
+          await putChunked(env.IMAGE_DATA, key, request.body, Number(url.searchParams.get("part")) || PART);
+        return new Response(null, { status: 204 });
+      }
+      if (request.method === "GET") {
+        const object = await env.IMAGE_DATA.get(key);
+        if (!object) return new Response(null, { status: 404 });
+        return new Response(object.body, {
+          headers: { "Content-Type": "application/octet-stream", "Content-Length": String(object.size) },
+        });
+      }
+      if (request.method === "DELETE") {
+        await env.IMAGE_DATA.delete(key);
+        return new Response(null, { status: 204 });
+      }
+    }
+    return new Response(null, { status: 404 });
+  },
+};
