@@ -1,4 +1,4 @@
--- Image ids are never reused (SPEC §14, OSSN-0075): a consumer that boots "image X" by id must
+-- Image ids are never reused (docs/reference.md §14, OSSN-0075): a consumer that boots "image X" by id must
 -- never get somebody else's image X after the owner deleted theirs. `image_ids` holds every id an
 -- image has ever had; nothing removes a row from it, so deleting an image keeps its id reserved.
 --

@@ -1,4 +1,4 @@
--- Sharing beyond Glance (SPEC §12): memberships that expire, share listings, an audit trail.
+-- Sharing beyond Glance (docs/reference.md §12): memberships that expire, share listings, an audit trail.
 --
 -- Expiry. `image_members.expires_at` (NULL: never). From that second on the membership is gone
 -- for every purpose, decided by the database at request time: every read of memberships goes

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run policy -- <command>`: the operator tool for SPEC §11's rules (src/policy/cli.ts).
+// `npm run policy -- <command>`: the operator tool for docs/reference.md §11's rules (src/policy/cli.ts).
 // Reads POLICY_DEFAULTS / POLICY_OVERRIDES from wrangler.toml [vars] and .dev.vars, bundles the
 // policy code with esbuild (as wrangler does for the Worker) and runs it on Node.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";

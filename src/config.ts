@@ -17,7 +17,7 @@ export function memberQuota(env: Cloudflare.Env): number {
 const DEFAULT_AUDIT_RETENTION_DAYS = 365;
 
 /**
- * AUDIT_RETENTION_DAYS (SPEC §12.4): days a member-event record is kept, default 365. Anything
+ * AUDIT_RETENTION_DAYS (docs/reference.md §12.4): days a member-event record is kept, default 365. Anything
  * but a positive integer keeps every record (null) and is logged: a typo must not erase the trail.
  */
 export function auditRetentionDays(env: Cloudflare.Env): number | null {

@@ -9,11 +9,11 @@ export interface AppEnv {
   Variables: {
     requestId: string;
     caller: Caller;
-    /** The policy in force and the caller's credentials as it reads them (SPEC §11). */
+    /** The policy in force and the caller's credentials as it reads them (docs/reference.md §11). */
     policy: Policy;
     creds: Credentials;
     db: Db;
-    /** The request's D1 session, the bookmark it started from (SPEC §13), and the projects
+    /** The request's D1 session, the bookmark it started from (docs/reference.md §13), and the projects
      * besides the caller's whose next reads must see this request's writes. */
     session: D1DatabaseSession | undefined;
     sessionStart: string | null | undefined;

@@ -8,7 +8,7 @@ import type { MemberRow } from "./members/store";
 declare global {
   namespace Cloudflare {
     interface Env {
-      /** Optional Queue for image-member notifications (SPEC §9); unbound = none sent. */
+      /** Optional Queue for image-member notifications (docs/reference.md §9); unbound = none sent. */
       NOTIFICATIONS?: Queue;
     }
   }
@@ -53,7 +53,7 @@ export function sendMemberEvents(
 
 /**
  * Every change of memberships comes here once it is written: its events go to the queue after the
- * response is decided, and the members' projects read at least this state next (SPEC §13).
+ * response is decided, and the members' projects read at least this state next (docs/reference.md §13).
  */
 export function notifyMembers(c: Context<AppEnv>, action: MemberAction, rows: readonly MemberRow[]): void {
   alsoRemember(

@@ -7,7 +7,7 @@ import { MEMBER_COLUMNS, type MemberRow } from "./members/store";
 import { sendMemberEvents } from "./notify";
 
 /**
- * The Cron Trigger (wrangler.toml [triggers], SPEC §12.1, §12.4): purges expired memberships,
+ * The Cron Trigger (wrangler.toml [triggers], docs/reference.md §12.1, §12.4): purges expired memberships,
  * each with its §9 `image.member.delete` event and its `expire` record (the trigger writes it,
  * in the DELETE's own statement), then audit records past AUDIT_RETENTION_DAYS. Correctness
  * never waits for it: expired rows are invisible from their expiry on (src/members/live.ts).

@@ -31,7 +31,7 @@ const MEMBERS = {
   links: [{ rel: "describedby", href: "{schema}" }],
 };
 
-describe("schema documents (SPEC §6)", () => {
+describe("schema documents (docs/reference.md §6)", () => {
   it("member and members equal spec/schemas as parsed JSON", async () => {
     for (const [path, doc] of [
       ["/v2/schemas/member", MEMBER],
@@ -94,7 +94,7 @@ function versions(base: string) {
   };
 }
 
-describe("version discovery (SPEC §7)", () => {
+describe("version discovery (docs/reference.md §7)", () => {
   it("GET / is 300 and GET /versions 200, without authentication, with absolute hrefs", async () => {
     const root = await call("GET", "/");
     expect(root.status).toBe(300);

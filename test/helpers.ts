@@ -12,10 +12,10 @@ import { countingDb, type RoundTrip } from "./perf/counting-db";
  */
 export const BASE = "http://glance.test";
 
-/** The Content-Type of Glance's image PATCH (SPEC §8). */
+/** The Content-Type of Glance's image PATCH (docs/reference.md §8). */
 export const JSON_PATCH = "application/openstack-images-v2.1-json-patch";
 
-/** A caller, as trusted identity headers carry it (SPEC §1). */
+/** A caller, as trusted identity headers carry it (docs/reference.md §1). */
 export interface Who {
   /** null: no X-Project-Id at all. */
   project?: string | null;
@@ -154,12 +154,12 @@ export function as(
     put: run("PUT"),
     patch: (path: string, ops: unknown) => call("PATCH", path, { who, vars, body: ops, type: JSON_PATCH }),
     delete: run("DELETE"),
-    /** PATCH with a plain JSON body (member expiry, SPEC §12.1), unlike `patch`'s JSON-patch. */
+    /** PATCH with a plain JSON body (member expiry, docs/reference.md §12.1), unlike `patch`'s JSON-patch. */
     patchJson: run("PATCH"),
   };
 }
 
-/** Glance up to Zed's rules (SPEC §11 `legacy`): SPEC §4–§5 as written. */
+/** Glance up to Zed's rules (docs/reference.md §11 `legacy`): docs/reference.md §4–§5 as written. */
 export const LEGACY: Partial<Cloudflare.Env> = { POLICY_DEFAULTS: "legacy" };
 
 export const admin = () => as(`admin-${rid()}`, ["admin", "member"]);
@@ -181,7 +181,7 @@ export async function addMember(owner: string, imageId: string, member: string) 
   return res.json();
 }
 
-/** Reason phrases SPEC §2 expects, written out independently of src/http/errors.ts. */
+/** Reason phrases docs/reference.md §2 expects, written out independently of src/http/errors.ts. */
 export const REASONS: Record<number, string> = {
   400: "Bad Request",
   401: "Unauthorized",
@@ -196,7 +196,7 @@ export const REASONS: Record<number, string> = {
   503: "Service Unavailable",
 };
 
-/** The SPEC §2 JSON error body. */
+/** The docs/reference.md §2 JSON error body. */
 export function errorBody(status: number, message: string) {
   const reason = REASONS[status] as string;
   return { message, code: `${status} ${reason}`, title: reason };
@@ -218,14 +218,14 @@ export async function dump(): Promise<string> {
   return JSON.stringify([images.results, members.results, events.results]);
 }
 
-/** A member object's keys, in SPEC §5 order. */
+/** A member object's keys, in docs/reference.md §5 order. */
 export const MEMBER_KEYS = ["member_id", "image_id", "status", "created_at", "updated_at", "schema"];
 
-/** A member event's keys, in the order Glance's notifier writes them (SPEC §9). */
+/** A member event's keys, in the order Glance's notifier writes them (docs/reference.md §9). */
 export const EVENT_KEYS = ["message_id", "publisher_id", "event_type", "priority", "timestamp", "payload"];
 
 /**
- * Accept values whose error format SPEC §2 decides: JSON (true) only when application/json wins
+ * Accept values whose error format docs/reference.md §2 decides: JSON (true) only when application/json wins
  * outright over text/html, webob's first offer; else text.
  */
 export const NEGOTIATION: readonly (readonly [accept: string | undefined, json: boolean])[] = [
@@ -248,13 +248,13 @@ export const NEGOTIATION: readonly (readonly [accept: string | undefined, json: 
 /** Text that must never reach a client: SQL, D1 or SQLite names, stack frames, error dumps. */
 export const LEAK = /SQLITE|SELECT|INSERT|UPDATE image|DELETE FROM|D1_|at .*\.ts|Error:/;
 
-/** A client request id that SPEC §2 requires us to reuse, and the form of one we generated. */
+/** A client request id that docs/reference.md §2 requires us to reuse, and the form of one we generated. */
 // A client id worth reusing: at most 64 of [A-Za-z0-9-], and more than the bare "req-" prefix.
 export const CLIENT_REQUEST_ID = /^(?!(?:req-)?$)[A-Za-z0-9-]{1,64}$/;
 export const GENERATED_REQUEST_ID =
   /^req-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
-/** The problems with an error answer, judged by SPEC §2 only; empty when it is right. */
+/** The problems with an error answer, judged by docs/reference.md §2 only; empty when it is right. */
 export function errorShapeProblems(
   status: number,
   contentType: string | null,
@@ -262,7 +262,7 @@ export function errorShapeProblems(
   wantsJson: boolean | "either",
 ): string[] {
   const reason = REASONS[status];
-  if (reason === undefined) return [`status ${status} has no SPEC reason phrase`];
+  if (reason === undefined) return [`status ${status} has no reference reason phrase`];
   const asJson = contentType === "application/json";
   const asText = contentType === "text/plain; charset=UTF-8";
   if (wantsJson === true && !asJson) return [`Accept asked for JSON, got ${contentType}`];

@@ -1,7 +1,7 @@
 import type { Db } from "../env";
 
 /**
- * Who makes a membership change, for the audit trail (SPEC §12.4). The triggers of
+ * Who makes a membership change, for the audit trail (docs/reference.md §12.4). The triggers of
  * migrations/0005 write each record from the change itself; they read the actor from the one
  * `change_context` row that the change's batch writes first and removes last. D1 runs a batch
  * as one transaction on its single writer, so no other request ever sees that row.

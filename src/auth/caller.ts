@@ -3,12 +3,12 @@ import { ApiError, UNAUTHORIZED } from "../http/errors";
 /** What a token is scoped to (Keystone): a project, the system, a domain. */
 export type Scope = "project" | "system" | "domain";
 
-/** Who is calling (SPEC §1): a project, a user, lower-cased roles, and their domains (§11). */
+/** Who is calling (docs/reference.md §1): a project, a user, lower-cased roles, and their domains (§11). */
 export interface Caller {
   projectId: string | null;
   userId: string | null;
   roles: string[];
-  /** Holds the `admin` role: SPEC §1's admin. Authorization reads the policy instead (§11). */
+  /** Holds the `admin` role: docs/reference.md §1's admin. Authorization reads the policy instead (§11). */
   isAdmin: boolean;
   projectDomainId: string | null;
   userDomainId: string | null;

@@ -85,7 +85,7 @@ const tokenBody = z.object({
     expires_at: z.string(),
     user: z.object({ id: z.string().min(1), domain: z.object({ id: z.string() }).optional() }),
     project: z.object({ id: z.string().min(1), domain: z.object({ id: z.string() }).optional() }).optional(),
-    // System- and domain-scoped tokens (no project): authenticated, refused by scope (SPEC §11).
+    // System- and domain-scoped tokens (no project): authenticated, refused by scope (docs/reference.md §11).
     system: z.object({ all: z.boolean().optional() }).optional(),
     domain: z.object({ id: z.string().min(1) }).optional(),
     roles: z.array(z.object({ name: z.string() })).optional(),
@@ -175,7 +175,7 @@ export interface KeystoneStrategy extends IdentityStrategy {
 }
 
 /**
- * The Keystone strategy (SPEC §1): X-Auth-Token validated with GET /v3/auth/tokens, as
+ * The Keystone strategy (docs/reference.md §1): X-Auth-Token validated with GET /v3/auth/tokens, as
  * keystonemiddleware does, with validations cached per isolate (LRU) and across isolates (Cache API).
  * Identity headers sent by clients are never read here.
  */
@@ -408,7 +408,7 @@ export function createKeystoneStrategy(deps: KeystoneDeps = {}): KeystoneStrateg
 
   function callerFor(cfg: KeystoneConfig, identity: Identity, requestId: string | undefined): Caller {
     // An unscoped token acts for nothing. System- and domain-scoped ones are valid, and their
-    // routes refuse them: member routes with 401 (SPEC §1), image routes by scope (SPEC §11).
+    // routes refuse them: member routes with 401 (docs/reference.md §1), image routes by scope (docs/reference.md §11).
     if (identity.scope === "none") throw unauthorized(cfg, requestId, "the token is not scoped");
     return makeCaller(identity.projectId, identity.userId, identity.roles, {
       project: identity.projectDomainId,

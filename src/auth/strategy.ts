@@ -6,7 +6,7 @@ import { type Caller, projectCaller } from "./caller";
 import { keystone } from "./keystone";
 import { trustedHeaders } from "./trusted-headers";
 
-/** Where a caller's identity comes from (SPEC §1). */
+/** Where a caller's identity comes from (docs/reference.md §1). */
 export interface IdentityStrategy {
   readonly name: string;
   /** The caller, or an ApiError: 401 for bad credentials, 503 when identity cannot be checked. */
@@ -67,7 +67,7 @@ export const NO_PROJECT = "\u0000no project";
 /**
  * Image routes act for a project; under secure-rbac a system- or domain-scoped token is let in
  * and refused by scope, as Glance with enforce_scope answers it (403 for the list and create,
- * 404 for an image). Member routes keep SPEC §1's 401 (requireProject).
+ * 404 for an image). Member routes keep docs/reference.md §1's 401 (requireProject).
  */
 export function imageProject(c: {
   get(key: "caller"): Caller;

@@ -4,7 +4,7 @@ import { detailOf, log } from "../log";
 import { guard } from "./guard";
 
 /**
- * D1 read replicas with read-your-writes (SPEC §13).
+ * D1 read replicas with read-your-writes (docs/reference.md §13).
  *
  * Every /v2 request runs in one D1 session. It starts from the newest of the bookmark the client
  * sent (`x-d1-bookmark`) and the one remembered for the caller's project, else

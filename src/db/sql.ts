@@ -1,4 +1,4 @@
-/** Timestamps as stored and shown: UTC, second precision, RFC 3339 (SPEC §2). */
+/** Timestamps as stored and shown: UTC, second precision, RFC 3339 (docs/reference.md §2). */
 export function now(): string {
   return `${new Date().toISOString().slice(0, 19)}Z`;
 }

@@ -6,7 +6,7 @@ import memberEvents from "./documents/member-events.json";
 import members from "./documents/members.json";
 import shares from "./documents/shares.json";
 
-/** Version discovery (SPEC §7): no authentication; clients follow the hrefs. */
+/** Version discovery (docs/reference.md §7): no authentication; clients follow the hrefs. */
 export const versions = new Hono<AppEnv>();
 
 const VERSIONS = ["v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0"];
@@ -29,7 +29,7 @@ function baseUrl(publicEndpoint: string | undefined, requestUrl: string): string
 versions.get("/", (c) => c.json(versionsDocument(baseUrl(c.env.PUBLIC_ENDPOINT, c.req.url)), 300));
 versions.get("/versions", (c) => c.json(versionsDocument(baseUrl(c.env.PUBLIC_ENDPOINT, c.req.url))));
 
-/** /v2/schemas/* (SPEC §6): the documents python-glanceclient validates against. */
+/** /v2/schemas/* (docs/reference.md §6): the documents python-glanceclient validates against. */
 export const schemas = new Hono<AppEnv>();
 
 const imagesSchema = {
@@ -51,6 +51,6 @@ schemas.get("/member", (c) => c.json(member));
 schemas.get("/members", (c) => c.json(members));
 schemas.get("/image", (c) => c.json(image));
 schemas.get("/images", (c) => c.json(imagesSchema));
-// SPEC §12.2, §12.4.
+// docs/reference.md §12.2, §12.4.
 schemas.get("/shares", (c) => c.json(shares));
 schemas.get("/member-events", (c) => c.json(memberEvents));

@@ -51,7 +51,7 @@ export function withJsonBody(request: Request, text: string): Request {
 }
 
 /**
- * JSON bodies (SPEC §2): parsed as JSON whatever the Content-Type, at most `limit` bytes; other
+ * JSON bodies (docs/reference.md §2): parsed as JSON whatever the Content-Type, at most `limit` bytes; other
  * methods than POST, PUT and PATCH must not carry one. The checked text becomes the request's
  * body, declared as JSON, so every body still goes through @hono/zod-validator.
  */

@@ -3,7 +3,7 @@ import { detailOf, log } from "../log";
 import { prefersJson } from "./negotiate";
 
 /**
- * The statuses this API answers with, and their reason phrases in error bodies (SPEC §2: 413 is
+ * The statuses this API answers with, and their reason phrases in error bodies (docs/reference.md §2: 413 is
  * "Request Entity Too Large"). A status outside this list does not compile.
  */
 const REASONS = {
@@ -37,7 +37,7 @@ export const UNAVAILABLE = "The server is currently unavailable. Please try agai
 export const RESOURCE_NOT_FOUND = "The resource could not be found.";
 /** Glance's words for a rule that failed (oslo.policy's PolicyNotAuthorized via Glance). */
 export const notAuthorizedText = (rule: string) => `You are not authorized to complete ${rule} action.`;
-/** A listing's marker that is not one of ours (SPEC §12). */
+/** A listing's marker that is not one of ours (docs/reference.md §12). */
 export const INVALID_MARKER = "Invalid marker.";
 
 /** The one error the app raises on purpose; everything else becomes a logged 500. */
@@ -75,7 +75,7 @@ export class StorageUnavailable extends ApiError {
   }
 }
 
-/** Glance's error body, as JSON or as plain text depending on Accept (SPEC §2). */
+/** Glance's error body, as JSON or as plain text depending on Accept (docs/reference.md §2). */
 export function errorResponse(
   accept: string | undefined,
   status: ErrorStatus,

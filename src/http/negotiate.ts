@@ -1,7 +1,7 @@
 /**
- * Which error format a client gets (SPEC §2). Glance lets webob choose between the offers
+ * Which error format a client gets (docs/reference.md §2). Glance lets webob choose between the offers
  * text/html and application/json in that order; the client gets JSON only when JSON wins
- * outright. Where webob would answer HTML we answer text/plain instead (SPEC §10.3).
+ * outright. Where webob would answer HTML we answer text/plain instead (docs/reference.md §10.3).
  * python-glanceclient sends "* / *" and must get text, never the flat JSON form.
  */
 const OFFERS = ["text/html", "application/json"] as const;

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { ApiError, INVALID_MARKER } from "./errors";
 
 /**
- * Keyset pages of SPEC §12's listings: `limit` (default 25, at most 1000, as GET /v2/images) and
+ * Keyset pages of docs/reference.md §12's listings: `limit` (default 25, at most 1000, as GET /v2/images) and
  * an opaque `marker`, the sort key of the page's last row. Pure.
  */
 export const DEFAULT_LIMIT = 25;
@@ -60,7 +60,7 @@ export function markerKey<const S extends Shape>(marker: string | undefined, sha
 
 /**
  * Glance's first/next links: the query as sent without marker, then marker=<last>. Also the
- * links of SPEC §12's listings, under their own path.
+ * links of docs/reference.md §12's listings, under their own path.
  */
 export function pageLinks(
   url: URL,

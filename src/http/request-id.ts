@@ -6,7 +6,7 @@ const CLIENT_ID = /^(?!(?:req-)?$)[A-Za-z0-9-]{1,64}$/;
 
 /**
  * x-openstack-request-id: reuse a well-formed client id (prefixing "req-"), else make one.
- * A malformed id is replaced, not answered with 500 as Glance does (SPEC §10.6).
+ * A malformed id is replaced, not answered with 500 as Glance does (docs/reference.md §10.6).
  */
 export function requestIdFor(sent: string | undefined): string {
   if (sent !== undefined && CLIENT_ID.test(sent)) {

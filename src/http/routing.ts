@@ -2,7 +2,7 @@ import type { Hono } from "hono";
 import type { AppEnv } from "../env";
 import { ApiError } from "./errors";
 
-/** An unsupported method on a known path: 405 with the methods that path has (SPEC §2). */
+/** An unsupported method on a known path: 405 with the methods that path has (docs/reference.md §2). */
 export function allowOnly(app: Hono<AppEnv>, path: string, methods: string[]): void {
   const allow = methods.join(", ");
   const known = new Set([...methods, ...(methods.includes("GET") ? ["HEAD"] : [])]);

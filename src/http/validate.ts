@@ -5,7 +5,7 @@ import { ApiError } from "./errors";
 
 /**
  * The one validator: zod through @hono/zod-validator, failures thrown as ApiError so that a
- * 400 from a schema has the same shape as every other error. Schemas carry SPEC's messages;
+ * 400 from a schema has the same shape as every other error. Schemas carry the reference's messages;
  * the first issue answers.
  */
 export function validate<T extends keyof ValidationTargets, S extends z.ZodType>(target: T, schema: S) {

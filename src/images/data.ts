@@ -2,7 +2,7 @@ import { detailOf, log } from "../log";
 import type { StoredData } from "./file-store";
 
 /**
- * Image data in R2 (SPEC §8): streamed in, counted and hashed on the way, never held whole.
+ * Image data in R2 (docs/reference.md §8): streamed in, counted and hashed on the way, never held whole.
  *
  * The body is read in blocks rather than in the runtime's 4 KiB chunks (one JS round per 4 KiB
  * capped an upload near 13 MB/s locally): with a BYOB reader, `readAtLeast` fills a whole block

@@ -11,7 +11,7 @@ import { imageParam, uploadHeaders } from "./schemas";
 import { readImage } from "./store";
 import { uploadImageData } from "./upload";
 
-/** /v2/images/{image_id}/file: image data in and out (SPEC §8). */
+/** /v2/images/{image_id}/file: image data in and out (docs/reference.md §8). */
 export const imageFile = new Hono<AppEnv>();
 
 const PATH = "/:image_id/file";

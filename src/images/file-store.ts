@@ -2,7 +2,7 @@ import { now, Params } from "../db/sql";
 import type { Db } from "../env";
 import { factsOf, type Guard, type ImageFacts, readFacts, wrote } from "./store";
 
-/** The SQL of image data state (SPEC §8): queued → saving → active, or back to queued. */
+/** The SQL of image data state (docs/reference.md §8): queued → saving → active, or back to queued. */
 
 /** What an upload learnt when it ends: the figures of the bytes it stored. */
 export interface StoredData {

@@ -1,7 +1,7 @@
 import { ApiError } from "../http/errors";
 import { type ListQuery, listQuery } from "./schemas";
 
-/** GET /v2/images query rules (SPEC §8.3), turned into a plan the store runs. Pure. */
+/** GET /v2/images query rules (docs/reference.md §8.3), turned into a plan the store runs. Pure. */
 export const SORT_KEYS = [
   "name",
   "status",

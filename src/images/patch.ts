@@ -44,7 +44,7 @@ export function parseChanges(ops: PatchOp[]): Change[] {
 }
 
 /**
- * Applies the changes to an image document in order (SPEC §8 PATCH), calling `check` before
+ * Applies the changes to an image document in order (docs/reference.md §8 PATCH), calling `check` before
  * each one, as Glance asks a change's rules just before it applies that change. Pure but for
  * what `check` throws.
  */
@@ -77,7 +77,7 @@ export function applyPatch(
 }
 
 /**
- * PATCH /v2/images/{image_id} (SPEC §8): the image as it ends. Optimistic: the changes apply to
+ * PATCH /v2/images/{image_id} (docs/reference.md §8): the image as it ends. Optimistic: the changes apply to
  * the image as read, and the write happens only if nobody wrote in between and the rules asked
  * on the way still hold for the image as it is then (a membership may have gone meanwhile);
  * after three lost races, 409. Each try is one read and, unless the patch is empty, one write.

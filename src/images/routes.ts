@@ -26,7 +26,7 @@ import { checkDocument, createImageBody, imageParam, listQuery, patchBodyV20, pa
 import { createImage, deleteImage, listImages, readImage } from "./store";
 import { imageView } from "./view";
 
-/** /v2/images and /v2/images/{image_id} (SPEC §8). */
+/** /v2/images and /v2/images/{image_id} (docs/reference.md §8). */
 export const images = new Hono<AppEnv>();
 
 const V21 = "application/openstack-images-v2.1-json-patch";

@@ -6,7 +6,7 @@ import * as steps from "../policy/steps";
 import { READ_ONLY, RESERVED, RESERVED_NAMESPACE } from "./schemas";
 
 /**
- * Who may do what with images (SPEC §4, §8, §11), as Glance decides it: each route is a list of
+ * Who may do what with images (docs/reference.md §4, §8, §11), as Glance decides it: each route is a list of
  * steps (src/policy/steps.ts) in Glance's order, each a rule — a policy rule, or a fixed one of
  * src/policy/defaults.ts — and the answer when it fails. The store puts the same steps in its
  * write's WHERE; the route explains a refusal with them, on the row read in the same batch.
@@ -169,7 +169,7 @@ const shown = (owner: string | null) => (owner === null ? "None" : owner);
 /**
  * ImageAPIPolicy.add_image: add_image, then the visibility's own rule, then (legacy only)
  * check_admin_or_same_owner, all on the image as asked for: owner (default the caller's
- * project) and visibility (default `shared`, SPEC §11).
+ * project) and visibility (default `shared`, docs/reference.md §11).
  */
 function createSteps(visibility: string): Step<CreateAsk>[] {
   const rule = visibilityRule(visibility);
@@ -178,7 +178,7 @@ function createSteps(visibility: string): Step<CreateAsk>[] {
       rule: "add_image",
       fail: (ask) =>
         ask.owner !== ask.project
-          ? // Raised as webob's HTTPForbidden(detail): its title comes first (SPEC §10.3: no <br />).
+          ? // Raised as webob's HTTPForbidden(detail): its title comes first (docs/reference.md §10.3: no <br />).
             forbidden(
               `Access was denied to this resource. You are not permitted to create images owned by '${shown(ask.owner)}'`,
             )

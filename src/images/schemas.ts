@@ -5,7 +5,7 @@ export const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 
 /**
  * An image id from the path: the raw text (for messages) and its canonical lower-case form,
- * or null when it cannot be an image id. A malformed id is simply not found (SPEC §4), so it
+ * or null when it cannot be an image id. A malformed id is simply not found (docs/reference.md §4), so it
  * is not a validation error here.
  */
 export const imageIdParam = z.string().transform((raw) => ({
@@ -234,7 +234,7 @@ const count = (name: string) =>
     .optional();
 
 /**
- * GET /v2/images query (SPEC §8.3). Keys it does not name filter on custom properties, as in
+ * GET /v2/images query (docs/reference.md §8.3). Keys it does not name filter on custom properties, as in
  * Glance (`?os_distro=debian`), so an unknown filter narrows the list rather than being ignored.
  */
 export const listQuery = z

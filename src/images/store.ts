@@ -173,7 +173,7 @@ export async function deleteImage(db: Db, project: string, actor: Actor, id: str
   const remove = db
     .prepare(`DELETE FROM images AS i WHERE i.id = ?1 AND ${guard(p.param)} RETURNING id`)
     .bind(...p.values);
-  // In the actor's context: the memberships it removes are recorded (SPEC §12.4, migrations/0005).
+  // In the actor's context: the memberships it removes are recorded (docs/reference.md §12.4, migrations/0005).
   const [before, removed] = await inContext(db, actor, [readFacts(db, project, id), remove]);
   return { image: factsOf(before), deleted: wrote(removed) };
 }
@@ -257,7 +257,7 @@ export async function removeTag(db: Db, project: string, id: string | null, tag:
 }
 
 /**
- * One page of the image list (SPEC §8.3) as one batch: whether the marker is an image the
+ * One page of the image list (docs/reference.md §8.3) as one batch: whether the marker is an image the
  * caller may see (`visible`), and the page after it, of images that pass `listed` (Glance
  * filters its database's page through get_image).
  */

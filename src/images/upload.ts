@@ -6,7 +6,7 @@ import { abandonUpload, beginUpload, finishUpload, type StoredData } from "./fil
 import { type Authorizer, UPLOAD, uploadStateError } from "./rules";
 import type { ImageIdParam } from "./schemas";
 
-/** PUT /v2/images/{image_id}/file (SPEC §8): what one upload needs from its request. */
+/** PUT /v2/images/{image_id}/file (docs/reference.md §8): what one upload needs from its request. */
 export interface Upload {
   db: Db;
   bucket: R2Bucket;

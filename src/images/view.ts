@@ -1,6 +1,6 @@
 import type { ImageRow } from "./store";
 
-/** Image JSON, keys in SPEC §8 order: custom properties first. */
+/** Image JSON, keys in docs/reference.md §8 order: custom properties first. */
 export function imageView(r: ImageRow) {
   return {
     ...(JSON.parse(r.properties) as Record<string, string>),

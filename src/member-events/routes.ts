@@ -11,7 +11,7 @@ import { memberEventsQuery } from "./schemas";
 import { listEvents } from "./store";
 import { eventView } from "./view";
 
-/** GET /v2/member-events (SPEC §12.4): who did what to which membership. */
+/** GET /v2/member-events (docs/reference.md §12.4): who did what to which membership. */
 export const memberEvents = new Hono<AppEnv>();
 
 allowOnly(memberEvents, "/", ["GET"]);

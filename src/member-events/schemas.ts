@@ -2,7 +2,7 @@ import { z } from "zod";
 import { limitParam, markerParam } from "../http/paging";
 import { isTimestamp } from "../members/schemas";
 
-/** GET /v2/member-events query (SPEC §12.4). */
+/** GET /v2/member-events query (docs/reference.md §12.4). */
 export const EVENT_ACTIONS = ["create", "update", "expire", "delete", "image-delete"] as const;
 export type EventAction = (typeof EVENT_ACTIONS)[number];
 

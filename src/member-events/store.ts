@@ -2,7 +2,7 @@ import { Params } from "../db/sql";
 import type { Db } from "../env";
 import type { EventAction } from "./schemas";
 
-/** The audit trail's SQL (SPEC §12.4); its records are written by migrations/0005's triggers. */
+/** The audit trail's SQL (docs/reference.md §12.4); its records are written by migrations/0005's triggers. */
 export interface EventRow {
   id: number;
   at: string;

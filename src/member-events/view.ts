@@ -1,6 +1,6 @@
 import type { EventRow } from "./store";
 
-/** An audit record (SPEC §12.4). */
+/** An audit record (docs/reference.md §12.4). */
 export function eventView(e: EventRow) {
   return {
     id: e.id,

@@ -1,7 +1,7 @@
 import type { MemberRow } from "./store";
 
 /**
- * Image-member notifications (SPEC §9), in the shape Glance's notifier sends them, so consumers
+ * Image-member notifications (docs/reference.md §9), in the shape Glance's notifier sends them, so consumers
  * written for Glance's events read these unchanged. Pure.
  */
 export type MemberAction = "create" | "update" | "delete";

@@ -1,5 +1,5 @@
 /**
- * Expiring memberships (SPEC §12.1): from `expires_at` on, a membership is gone for every
+ * Expiring memberships (docs/reference.md §12.1): from `expires_at` on, a membership is gone for every
  * purpose, decided by the database at request time. Reads go through the view `live_members`
  * (migrations/0005); writes of `image_members` carry LIVE. Both read SQLite's clock, so one
  * statement sees one instant, and no job is needed for correctness (the purge only tidies).

@@ -19,7 +19,7 @@ import {
   writerOf,
 } from "./writes";
 
-/** /v2/images/{image_id}/members[/{member_id}] (SPEC §5, §11). */
+/** /v2/images/{image_id}/members[/{member_id}] (docs/reference.md §5, §11). */
 export const members = new Hono<AppEnv>();
 
 allowOnly(members, "/:image_id/members", ["GET", "POST"]);
@@ -36,7 +36,7 @@ members.post(
     const { image_id } = c.req.valid("param");
     const { member, expires_at } = c.req.valid("json");
     const added = await addOneMember(writerOf(c), c.env, { image: image_id, member }, expires_at);
-    // An expired row the add replaced ends as the purge would have ended it (SPEC §12.1).
+    // An expired row the add replaced ends as the purge would have ended it (docs/reference.md §12.1).
     notifyMembers(c, "delete", added.expired);
     notifyMember(c, "create", added.member);
     return c.json(memberView(added.member), 200);
@@ -86,7 +86,7 @@ members.delete("/:image_id/members/:member_id", validate("param", memberParams),
   return c.body(null, 204);
 });
 
-/** SPEC §12.1: set or clear a membership's expiry; the body is judged after the lookups. */
+/** docs/reference.md §12.1: set or clear a membership's expiry; the body is judged after the lookups. */
 members.patch(
   "/:image_id/members/:member_id",
   validate("json", patchMemberBody),

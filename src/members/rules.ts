@@ -5,7 +5,7 @@ import type { Step } from "../policy/steps";
 import * as steps from "../policy/steps";
 
 /**
- * Who may do what with members (SPEC §4, §5, §11), as Glance decides it: each route is a list of
+ * Who may do what with members (docs/reference.md §4, §5, §11), as Glance decides it: each route is a list of
  * steps (src/policy/steps.ts) in Glance's order, each a rule and the answer when it fails. The
  * store puts the same steps in its write's WHERE; the route explains a refusal with them.
  */
@@ -84,7 +84,7 @@ export const DELETE: readonly MemberStep[] = [
 export const DELETE_AFTER_ROW: readonly MemberStep[] = policy("delete_member");
 
 /**
- * PATCH (SPEC §12.1): these steps, then the member row (404), then the body (400). Glance has no
+ * PATCH (docs/reference.md §12.1): these steps, then the member row (404), then the body (400). Glance has no
  * such route; it is refused as PUT and DELETE are, with its own rule.
  */
 export const SET_EXPIRY: readonly MemberStep[] = [
@@ -128,7 +128,7 @@ export const mayReadMember = (creds: Credentials, image: ImageAccess, memberId: 
 
 export const INVALID_STATUS = 'Incorrect request: Status must be "pending", "accepted" or "rejected".';
 
-/** POST (SPEC §5.1 step 6): the quota, as the store counted it when the insert did not happen. */
+/** POST (docs/reference.md §5.1 step 6): the quota, as the store counted it when the insert did not happen. */
 export function quotaExceeded(ask: Ask, attempted: number, quota: number): ApiError {
   return new ApiError(
     413,

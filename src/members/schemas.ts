@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { imageIdParam } from "../images/schemas";
 
-/** A project id as member: a string of 1–255 characters without control characters (SPEC §3). */
+/** A project id as member: a string of 1–255 characters without control characters (docs/reference.md §3). */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 export const memberId = z
@@ -16,11 +16,11 @@ const jsonObject = (message: string) =>
     error: message,
   });
 
-/** SPEC §2's timestamp form, which is also the only form `expires_at` takes. */
+/** docs/reference.md §2's timestamp form, which is also the only form `expires_at` takes. */
 const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z$/;
 export const MAX_EXPIRY_YEARS = 10;
 
-/** Whether `v` is a real instant written in SPEC §2's form. */
+/** Whether `v` is a real instant written in docs/reference.md §2's form. */
 export function isTimestamp(v: string): boolean {
   if (!TIMESTAMP.test(v)) return false;
   const at = Date.parse(v);
@@ -29,7 +29,7 @@ export function isTimestamp(v: string): boolean {
 }
 
 /**
- * Why `v` is not an expiry (SPEC §12.1) at `nowMs`, or null when it is one: a timestamp strictly
+ * Why `v` is not an expiry (docs/reference.md §12.1) at `nowMs`, or null when it is one: a timestamp strictly
  * in the future and at most 10 years ahead. `null` (never expires) is for the caller to allow.
  */
 export function expiryProblem(v: unknown, nowMs: number = Date.now()): string | null {
@@ -46,7 +46,7 @@ export function expiryProblem(v: unknown, nowMs: number = Date.now()): string | 
 
 export const invalidExpiry = (why: string) => `Invalid expires_at: ${why}.`;
 
-/** `expires_at` in a body: absent or null = never; else an expiry, or SPEC §12.1's 400. */
+/** `expires_at` in a body: absent or null = never; else an expiry, or docs/reference.md §12.1's 400. */
 export const expiresAt = z.unknown().transform((v, ctx): string | null => {
   if (v === undefined || v === null) return null;
   const why = expiryProblem(v);
@@ -57,7 +57,7 @@ export const expiresAt = z.unknown().transform((v, ctx): string | null => {
 
 /**
  * POST body: `member_id` preferred, `member` deprecated; with both, `member_id` wins (seed).
- * `expires_at` (SPEC §12.1) is checked after the member, with it (step 2).
+ * `expires_at` (docs/reference.md §12.1) is checked after the member, with it (step 2).
  */
 export const addMemberBody = jsonObject('Expected a member in the form: {"member_id": "<project id>"}')
   .refine((o) => "member_id" in o || "member" in o, "Member to be added not specified")
@@ -65,7 +65,7 @@ export const addMemberBody = jsonObject('Expected a member in the form: {"member
   .pipe(z.object({ member: memberId, expires_at: expiresAt }));
 
 /**
- * PATCH body (SPEC §12.1): exactly `{"expires_at": <timestamp> | null}`. Checked after the image
+ * PATCH body (docs/reference.md §12.1): exactly `{"expires_at": <timestamp> | null}`. Checked after the image
  * and the row were found (§5.5's order), so it parses to a verdict rather than failing here.
  */
 export type ExpiryChange = { ok: true; expiresAt: string | null } | { ok: false; message: string };
@@ -89,7 +89,7 @@ export type MemberStatus = (typeof MEMBER_STATUSES)[number];
 
 /**
  * PUT body: the status is only checked for being a status after the image and the row were
- * found (SPEC §5.4 step 6), so here it stays whatever JSON value was sent.
+ * found (docs/reference.md §5.4 step 6), so here it stays whatever JSON value was sent.
  */
 export const updateMemberBody = jsonObject('Expected a status in the form: {"status": "status"}')
   .refine((o) => "status" in o, "Status not specified")

@@ -211,7 +211,7 @@ async function writeRow(
 
 /**
  * Sets a member's status when the route's rules hold and the row is the caller's to see. `status`
- * null only reads (the body's status is checked after the lookups, SPEC §5.4), which keeps every
+ * null only reads (the body's status is checked after the lookups, docs/reference.md §5.4), which keeps every
  * outcome at one round trip.
  */
 export const updateMemberStatus = (
@@ -234,7 +234,7 @@ export const updateMemberStatus = (
   );
 
 /**
- * Sets or clears a member's expiry (SPEC §12.1 PATCH) under the same conditions; `expiry`
+ * Sets or clears a member's expiry (docs/reference.md §12.1 PATCH) under the same conditions; `expiry`
  * undefined only reads (a bad body answers after the lookups).
  */
 export const setMemberExpiry = (

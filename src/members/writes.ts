@@ -40,7 +40,7 @@ import {
 } from "./store";
 
 /**
- * The membership writes of SPEC §5 and §12.1, each one round trip (src/members/store.ts), then,
+ * The membership writes of docs/reference.md §5 and §12.1, each one round trip (src/members/store.ts), then,
  * when nothing was written, the refusal that explains it from the read beside the write. Each
  * answers the row it wrote; the route notifies and renders.
  */
@@ -89,7 +89,7 @@ export const guardOf =
 export type Pair = Ask & { member: string };
 
 /**
- * POST /v2/images/{image_id}/members (SPEC §5.1): adds the member, and answers it with the
+ * POST /v2/images/{image_id}/members (docs/reference.md §5.1): adds the member, and answers it with the
  * expired row it replaced, if any; else throws why not (image, rules, duplicate, quota).
  */
 export async function addOneMember(
@@ -125,7 +125,7 @@ export async function addOneMember(
   }
 }
 
-/** PUT (SPEC §5.4): sets the member's status (null: not a status, a 400 after the lookups). */
+/** PUT (docs/reference.md §5.4): sets the member's status (null: not a status, a 400 after the lookups). */
 export async function changeMemberStatus(
   w: Writer,
   ask: Pair,
@@ -148,7 +148,7 @@ export async function changeMemberStatus(
   throw new Error("member update neither written nor refused");
 }
 
-/** PATCH (SPEC §12.1): sets or clears the membership's expiry; a bad body answers after the lookups. */
+/** PATCH (docs/reference.md §12.1): sets or clears the membership's expiry; a bad body answers after the lookups. */
 export async function changeMemberExpiry(w: Writer, ask: Pair, change: ExpiryChange): Promise<MemberRow> {
   const expiry = change.ok ? change.expiresAt : undefined;
   const r = await setMemberExpiry(
@@ -166,7 +166,7 @@ export async function changeMemberExpiry(w: Writer, ask: Pair, change: ExpiryCha
   throw new Error("member expiry neither written nor refused");
 }
 
-/** DELETE (SPEC §5.5): removes the membership and answers the row removed. */
+/** DELETE (docs/reference.md §5.5): removes the membership and answers the row removed. */
 export async function removeOneMember(w: Writer, ask: Pair): Promise<MemberRow> {
   const guard = guardOf(w, [...DELETE, ...DELETE_AFTER_ROW]);
   const r = await deleteMember(w.db, w.asker, w.actor, ask.image.id, ask.member, guard);

@@ -1,5 +1,5 @@
 /**
- * oslo.policy's check-string language as data (SPEC §11). `parseCheck` (parse.ts) builds it,
+ * oslo.policy's check-string language as data (docs/reference.md §11). `parseCheck` (parse.ts) builds it,
  * `evaluate` (evaluate.ts) decides it for known credentials and target, and sql.ts reduces it,
  * for known credentials, to a predicate over an image row. Plug-in checks (`http:`) and kinds
  * oslo.policy does not register parse to `false` (deny), as oslo.policy does.
@@ -23,7 +23,7 @@ export type Check =
    */
   | { kind: "generic"; left: string; match: string };
 
-/** Credentials as oslo.policy sees them (SPEC §11): roles lower-cased. */
+/** Credentials as oslo.policy sees them (docs/reference.md §11): roles lower-cased. */
 export interface Credentials {
   roles: string[];
   project_id: string | null;

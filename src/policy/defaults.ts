@@ -1,5 +1,5 @@
 /**
- * The rule sets of SPEC §11, as check strings: data, not code. Every authorization decision of
+ * The rule sets of docs/reference.md §11, as check strings: data, not code. Every authorization decision of
  * the API reads one of these rules (overridable, POLICY_OVERRIDES) or one of the fixed rules
  * below (not overridable: what Glance decides in its database layer or in code).
  */
@@ -43,7 +43,7 @@ export const SECURE_RBAC: Readonly<Record<string, string>> = {
   modify_member: ADMIN_OR_SHARED_MEMBER,
   deactivate: ADMIN_OR_PROJECT_MEMBER,
   reactivate: ADMIN_OR_PROJECT_MEMBER,
-  // SPEC §12 (glance-edge's own actions, not Glance's).
+  // docs/reference.md §12 (glance-edge's own actions, not Glance's).
   set_member_expiry: ADMIN_OR_PROJECT_MEMBER,
   get_shares: `${ADMIN} or role:reader`,
   get_member_events: `${ADMIN} or role:reader`,
@@ -69,13 +69,13 @@ export const RULE_SETS: Readonly<Record<RuleSetName, Readonly<Record<string, str
 /**
  * What Glance decides outside its policy (database visibility, the members API's own checks,
  * and under legacy its owner checks), in the same language so that one engine explains a
- * refusal and writes the SQL guard. Not overridable: operators change policy, not SPEC §4.
+ * refusal and writes the SQL guard. Not overridable: operators change policy, not docs/reference.md §4.
  */
 export const FIXED: Readonly<Record<string, string>> = {
-  // SPEC §4: who sees an image at all (Glance's is_image_visible). `is_admin` is whether
+  // docs/reference.md §4: who sees an image at all (Glance's is_image_visible). `is_admin` is whether
   // context_is_admin holds, as Glance's RequestContext computes it.
   image_visible: `is_admin:True or project_id:%(owner)s or ${PUBLIC} or ${COMMUNITY} or ${IMAGE_MEMBER}`,
-  // SPEC §4 and §10.2: shared and private images take members.
+  // docs/reference.md §4 and §10.2: shared and private images take members.
   takes_members: `${SHARED} or 'private':%(visibility)s`,
   is_owner: "project_id:%(owner)s",
   // Glance's _check_visibility_and_ownership and check_is_image_mutable, legacy only.

@@ -1,7 +1,7 @@
 import type { Target } from "./check";
 
 /**
- * The target of an image action as Glance's ImageTarget builds it (SPEC §11), in two forms that
+ * The target of an image action as Glance's ImageTarget builds it (docs/reference.md §11), in two forms that
  * must agree: `imageTarget` for a row in hand (to explain a refusal) and `targetSql` for the
  * row SQLite is looking at (to guard the write). test/unit/policy-sql.test.ts checks they do.
  */
@@ -38,7 +38,7 @@ const TEXT_COLUMNS = [
 const NUMBER_COLUMNS = ["size", "virtual_size", "min_ram", "min_disk"] as const;
 const FLAG_COLUMNS = ["protected", "os_hidden"] as const;
 
-/** ?project holds a membership of image `i` (any status): the one definition (SPEC §3, §4). */
+/** ?project holds a membership of image `i` (any status): the one definition (docs/reference.md §3, §4). */
 export const membershipSql = (project: string) =>
   `EXISTS (SELECT 1 FROM live_members pm WHERE pm.image_id = i.id AND pm.member_id = ${project})`;
 

@@ -8,7 +8,7 @@ import { evaluate, explain, undefinedRuleRefs } from "./evaluate";
 import { parseCheck } from "./parse";
 
 /**
- * The policy in force (SPEC §11): a rule set (POLICY_DEFAULTS) with the operator's overrides
+ * The policy in force (docs/reference.md §11): a rule set (POLICY_DEFAULTS) with the operator's overrides
  * (POLICY_OVERRIDES) layered on top, exactly as Glance layers policy.yaml over its defaults.
  */
 export interface Policy {
@@ -16,7 +16,7 @@ export interface Policy {
   /** Every rule as its check string: defaults, then overrides (new names included). */
   readonly text: Readonly<Record<string, string>>;
   readonly rules: Rules;
-  /** SPEC §4 and Glance's code checks, in the same language (src/policy/defaults.ts FIXED). */
+  /** docs/reference.md §4 and Glance's code checks, in the same language (src/policy/defaults.ts FIXED). */
   readonly fixed: Rules;
   /** Problems that deny rather than fail the service: bad strings, rules that name no rule. */
   readonly warnings: readonly string[];
@@ -127,7 +127,7 @@ export function policyFor(env: Cloudflare.Env, requestId: string): Policy {
   return load.policy;
 }
 
-/** Credentials of SPEC §11; `is_admin` is whether context_is_admin holds (Glance's RequestContext). */
+/** Credentials of docs/reference.md §11; `is_admin` is whether context_is_admin holds (Glance's RequestContext). */
 export function credentialsOf(caller: Caller, policy: Policy): Credentials {
   const creds: Credentials = {
     roles: caller.roles,
@@ -171,7 +171,7 @@ export function allows(policy: Policy, rule: string, creds: Credentials, target:
 }
 
 /**
- * A listing's "may list at all" (images.py index, SPEC §12's listings): `rule` against a target
+ * A listing's "may list at all" (images.py index, docs/reference.md §12's listings): `rule` against a target
  * holding only the caller's project; 403 in Glance's words when it fails.
  */
 export function listingRefusal(policy: Policy, rule: string, creds: Credentials): ApiError | null {

@@ -4,7 +4,7 @@ import { targetSql } from "./image-target";
 
 /**
  * A check reduced, for credentials known at request time, to a predicate over the image row `i`
- * (SPEC §11 "Atomic"): what is known folds to true/false, what depends on the row becomes SQL.
+ * (docs/reference.md §11 "Atomic"): what is known folds to true/false, what depends on the row becomes SQL.
  * The write statements put it in their WHERE, so the rule that explains a refusal (evaluate.ts,
  * on the row read in the same batch) is the rule that guarded the write.
  */

@@ -7,7 +7,7 @@ import type { BulkShare } from "./schemas";
 import { type BulkImageFacts, type BulkResult, bulkShare, readBulkImages } from "./store";
 
 /**
- * POST /v2/shares (SPEC §12.3): every image of the request shared with every member, all or
+ * POST /v2/shares (docs/reference.md §12.3): every image of the request shared with every member, all or
  * nothing, in one round trip; answers the pairs and the expired rows they replaced. Else throws
  * the refusal of the first image, in request order, that refuses.
  */
@@ -39,7 +39,7 @@ export async function shareMany(
   return result;
 }
 
-/** The first image, in request order, that refuses: SPEC §12.3's answer. */
+/** The first image, in request order, that refuses: docs/reference.md §12.3's answer. */
 function firstRefusal(w: Writer, body: BulkShare, found: BulkImageFacts[], quota: number): ApiError | null {
   for (const [n, image] of body.images.entries()) {
     const ask: Ask = { image: { raw: image.raw, id: image.id } };

@@ -15,7 +15,7 @@ import { bulkShareBody, sharesQuery } from "./schemas";
 import { listShares, shareKey } from "./store";
 import { bulkShareView, shareView } from "./view";
 
-/** /v2/shares (SPEC §12.2, §12.3): memberships across images, and many at once. */
+/** /v2/shares (docs/reference.md §12.2, §12.3): memberships across images, and many at once. */
 export const shares = new Hono<AppEnv>();
 
 allowOnly(shares, "/", ["GET", "POST"]);
@@ -32,7 +32,7 @@ shares.get("/", validate("query", sharesQuery), async (c) => {
     project: creds.is_admin ? null : projectCaller(c.get("caller")).projectId,
     memberId: q.member_id,
     owner: q.owner,
-    // Image ids are stored lower-case (SPEC §3); any other text matches nothing.
+    // Image ids are stored lower-case (docs/reference.md §3); any other text matches nothing.
     imageId: q.image_id?.toLowerCase(),
     status: q.status === "all" ? undefined : q.status,
     limit,

@@ -3,12 +3,12 @@ import { limitParam, markerParam } from "../http/paging";
 import { UUID } from "../images/schemas";
 import { expiryProblem, invalidExpiry, memberId } from "../members/schemas";
 
-/** GET /v2/shares and POST /v2/shares inputs (SPEC §12.2, §12.3). */
+/** GET /v2/shares and POST /v2/shares inputs (docs/reference.md §12.2, §12.3). */
 
 export const SHARE_STATUSES = ["pending", "accepted", "rejected", "all"] as const;
 const once = (name: string) => z.string({ error: `Parameter ${name} must be given once.` }).optional();
 
-/** Query of GET /v2/shares: the filters SPEC names, nothing else (a typo is a 400, not a wider list). */
+/** Query of GET /v2/shares: the filters reference names, nothing else (a typo is a 400, not a wider list). */
 export const sharesQuery = z.strictObject(
   {
     member_id: once("member_id"),

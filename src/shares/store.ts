@@ -8,7 +8,7 @@ import type { ImageAccess } from "../members/rules";
 import type { Guard } from "../members/store";
 import { MEMBER_COLUMNS, MEMBER_COUNT, type MemberRow } from "../members/store";
 
-/** All SQL of SPEC §12.2 and §12.3. Each function is one D1 round trip. */
+/** All SQL of docs/reference.md §12.2 and §12.3. Each function is one D1 round trip. */
 
 export interface ShareRow extends MemberRow {
   image_name: string | null;
@@ -170,7 +170,7 @@ export async function bulkShare(
     for (const memberId of members) {
       const key = JSON.stringify([imageId, memberId]);
       const row = created.get(key) ?? live.get(key);
-      if (!row) continue; // expired while the batch ran: gone, as SPEC §12.1 says
+      if (!row) continue; // expired while the batch ran: gone, as docs/reference.md §12.1 says
       rows.push({
         ...row,
         image_name: image.name,

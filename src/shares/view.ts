@@ -1,6 +1,6 @@
 import type { ShareRow } from "./store";
 
-/** A share object (SPEC §12.2): `expires_at` only when set, as in member objects. */
+/** A share object (docs/reference.md §12.2): `expires_at` only when set, as in member objects. */
 export function shareView(s: ShareRow) {
   return {
     image_id: s.image_id,
@@ -15,7 +15,7 @@ export function shareView(s: ShareRow) {
   };
 }
 
-/** POST /v2/shares (SPEC §12.3): each pair, and whether this call created it. */
+/** POST /v2/shares (docs/reference.md §12.3): each pair, and whether this call created it. */
 export const bulkShareView = (s: ShareRow & { created: boolean }) => ({
   ...shareView(s),
   created: s.created,

@@ -121,7 +121,7 @@ describe("AUTH_STRATEGY=keystone through the app", () => {
     expect(await created.json()).toMatchObject({ visibility: "public" });
   });
 
-  it("no token: 401 with WWW-Authenticate and SPEC §2's body, JSON or plain text; Keystone not asked", async () => {
+  it("no token: 401 with WWW-Authenticate and docs/reference.md §2's body, JSON or plain text; Keystone not asked", async () => {
     const json = await call("GET", `/v2/images/${crypto.randomUUID()}/members`, { vars: KEYSTONE });
     expect(json.status).toBe(401);
     expect(json.headers.get("WWW-Authenticate")).toBe(WWW_AUTHENTICATE);
@@ -154,7 +154,7 @@ describe("AUTH_STRATEGY=keystone through the app", () => {
     });
   });
 
-  it("a token scoped to no project: 401 on member routes (SPEC §1), also a system-scoped one", async () => {
+  it("a token scoped to no project: 401 on member routes (docs/reference.md §1), also a system-scoped one", async () => {
     const unscoped = await call("GET", `/v2/images/${crypto.randomUUID()}/members`, {
       headers: { "X-Auth-Token": issue({ project: null }) },
       vars: KEYSTONE,
@@ -182,7 +182,7 @@ describe("AUTH_STRATEGY=keystone through the app", () => {
     expect(unscoped.status).toBe(401);
   });
 
-  it("Keystone failing: 503 with Retry-After and SPEC §2's body, logged with the request id", async () => {
+  it("Keystone failing: 503 with Retry-After and docs/reference.md §2's body, logged with the request id", async () => {
     keystone.override = () => new Response("oops", { status: 500 });
     const res = await call("GET", "/v2/images", {
       headers: { "X-Auth-Token": randomToken(), ...{ "X-Openstack-Request-Id": "req-keystone-down-1" } },

@@ -6,7 +6,7 @@ import { addMember, call, createImage, dump, expectError, LEGACY, project } from
  * valid identities that act for no project. Under secure-rbac every Glance rule is for project
  * scope (oslo.policy's enforce_scope), so image routes refuse them as Glance with enforce_scope
  * does: 403 for the list and create, 404 for any image, existing or not; member routes keep
- * SPEC §1's 401. Under legacy, no project is 401 everywhere.
+ * docs/reference.md §1's 401. Under legacy, no project is 401 everywhere.
  */
 const system = (roles = "admin,member,reader") => ({
   "X-Identity-Status": "Confirmed",
@@ -22,7 +22,7 @@ const domain = {
 };
 const NOT_FOUND = "The resource could not be found.";
 
-describe("system- and domain-scoped tokens (SPEC §1, §11)", () => {
+describe("system- and domain-scoped tokens (docs/reference.md §1, §11)", () => {
   it("image routes: refused by scope, an image's existence never shows; nothing written", async () => {
     const owner = project("owner");
     const id = await createImage(owner, { visibility: "public" }, ["admin", "member", "reader"]);
@@ -62,7 +62,7 @@ describe("system- and domain-scoped tokens (SPEC §1, §11)", () => {
     expect(await dump()).toBe(before);
   });
 
-  it("member routes: 401, as for any caller without a project (SPEC §1)", async () => {
+  it("member routes: 401, as for any caller without a project (docs/reference.md §1)", async () => {
     const owner = project("owner");
     const id = await createImage(owner);
     await addMember(owner, id, project("m"));

@@ -4,14 +4,14 @@ import { cacheKeyFor, ExpiringLru, isBookmark, newest, REMEMBER_SECONDS } from "
 import { call, createImage, project, type Who } from "../helpers";
 
 /**
- * SPEC §13: every /v2 request runs in one D1 session that starts from the newest of the client's
+ * docs/reference.md §13: every /v2 request runs in one D1 session that starts from the newest of the client's
  * x-d1-bookmark and the bookmark remembered for its project, else first-unconstrained; writes
  * remember their bookmark for the caller's project and the members they concern.
  */
 
 const B = (n: number) => `${n.toString(16).padStart(8, "0")}-00000001-00000000-${"a".repeat(32)}`;
 
-describe("bookmarks, pure (SPEC §13)", () => {
+describe("bookmarks, pure (docs/reference.md §13)", () => {
   it.each([
     [B(1), true],
     ["00000085-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf891683", true],
@@ -89,7 +89,7 @@ async function cached(p: string): Promise<string | null> {
   return hit ? hit.text() : null;
 }
 
-describe("one D1 session per request, read-your-writes by project (SPEC §13)", () => {
+describe("one D1 session per request, read-your-writes by project (docs/reference.md §13)", () => {
   it("a project with nothing remembered starts first-unconstrained and gets the session's bookmark back", async () => {
     const p = project();
     const r = await send("GET", "/v2/images", who(p));

@@ -230,10 +230,10 @@ api() {
   ERR=""
 }
 
-# utc SECONDS: the UTC time SECONDS from now, second precision (SPEC §2).
+# utc SECONDS: the UTC time SECONDS from now, second precision (docs/reference.md §2).
 utc() { date -u -d "@$(($(date +%s) + $1))" +%Y-%m-%dT%H:%M:%SZ; }
 
-# SPEC §12: what a CLI user sees of the extensions (nothing changes; expired members vanish) and
+# docs/reference.md §12: what a CLI user sees of the extensions (nothing changes; expired members vanish) and
 # the extensions themselves through curl with real Keystone tokens.
 sharing_walkthrough() {
   local img1 img2 expires user_alpha

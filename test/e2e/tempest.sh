@@ -45,7 +45,7 @@ E2E_T0=$(date +%s)
 IMAGE_V2_REGEX='^tempest\.api\.image\.v2\.'
 IMAGE_V2_EXCLUDE='metadef'
 RBAC_REGEX='^glance_tempest_plugin\.tests\.rbac\.v2\.test_project_(admin|members|reader)_tests\.(ImageProjectAdminTests|ImagesProjectMemberTests|ImagesProjectReaderTests)\.'
-# Four admin tests send a system-scoped admin token to member routes and expect 404. SPEC §1
+# Four admin tests send a system-scoped admin token to member routes and expect 404. docs/reference.md §1
 # answers a token scoped to no project with 401 on member routes, so they cannot pass here (and
 # Glance 25, which lets a system admin act on members, fails them too). Image routes refuse such
 # a token by scope (403/404), as Glance with enforce_scope does, so the other ten run.

@@ -11,7 +11,7 @@ import { D1_ERRORS, type FaultMode, faultyD1 } from "./faulty-d1";
 
 /**
  * D1 failing at each of its calls in turn, for every member route and image create, show,
- * list, patch and delete: the client gets 503 with Retry-After and the SPEC body (no SQL, no
+ * list, patch and delete: the client gets 503 with Retry-After and the reference body (no SQL, no
  * D1 text), the failure is logged with the request id, and nothing is half-written: the
  * database is exactly as before. A batch that fails inside its transaction (after its own
  * writes ran) must roll back whole.
@@ -120,7 +120,7 @@ const SCENARIOS: Scenario[] = [
     }),
   },
   {
-    // A refusal is explained from the read of the same batch (SPEC §11): that read failing is 503.
+    // A refusal is explained from the read of the same batch (docs/reference.md §11): that read failing is 503.
     name: "POST /v2/images/{id}/members by the owner's reader (403 add_member)",
     success: 403,
     prepare: async () => ({

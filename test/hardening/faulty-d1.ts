@@ -50,7 +50,7 @@ export function faultyD1(real: D1Database, failAt: number, mode: FaultMode): Fau
     return proxy;
   }
 
-  // The binding and each of its sessions (SPEC §13: requests run in one) count and fail alike.
+  // The binding and each of its sessions (docs/reference.md §13: requests run in one) count and fail alike.
   function binding<B extends D1Database | D1DatabaseSession>(real: B): B {
     return new Proxy(real, {
       get(target, key) {

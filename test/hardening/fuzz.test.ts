@@ -21,16 +21,16 @@ import { ROLE_SET_NAMES, ROLE_SETS, RULES } from "./model";
  * Generated requests against the member and image routes — random and hostile JSON, deep
  * nesting, huge and astral strings, wrong types, duplicate keys, invalid UTF-8, odd paths and
  * percent-encodings, oversized and streamed bodies, odd Accept / request-id / identity headers.
- * Whatever comes in: never a 5xx; every error in SPEC §2's shape (JSON when Accept asks for it,
+ * Whatever comes in: never a 5xx; every error in docs/reference.md §2's shape (JSON when Accept asks for it,
  * text otherwise); no internals in any body; and a rejected (4xx) request changes nothing in
  * the database (dump() before and after).
  *
- * And what SPEC §11 adds: random role headers (lists, case, blanks, X-Role) under either rule
+ * And what docs/reference.md §11 adds: random role headers (lists, case, blanks, X-Role) under either rule
  * set, where a role list means what its lower-cased, trimmed items mean however it is spelt;
  * POLICY_OVERRIDES documents that are no mapping of strings (every /v2 request 503 in §2's shape,
  * logged, nothing written, discovery untouched); and random check strings (never a 5xx).
  *
- * And SPEC §12: member bodies with random `expires_at` values, PATCH member bodies, POST
+ * And docs/reference.md §12: member bodies with random `expires_at` values, PATCH member bodies, POST
  * /v2/shares bodies of random shapes and sizes (up to past the 100-id limits), and GET /v2/shares
  * and GET /v2/member-events with random query strings (limit, marker, status, action, since,
  * unknown and repeated keys). The seed holds an expiring and an expired membership, so a refused
@@ -49,7 +49,7 @@ const P = {
   stranger: `stranger-${r}`,
   admin: `admin-${r}`,
 };
-/** Members of the shared image that expire in an hour, and that expired (SPEC §12.1). */
+/** Members of the shared image that expire in an hour, and that expired (docs/reference.md §12.1). */
 const EXPIRING = `expiring-${r}`;
 const EXPIRED = `expired-${r}`;
 /** Placeholders in generated paths and bodies, filled from the seed at send time. */
@@ -103,7 +103,7 @@ async function reseed(): Promise<void> {
   seed["{owner}"] = P.owner;
   seed["{expiring}"] = EXPIRING;
   seed["{expired}"] = EXPIRED;
-  // Markers as the listings hand them out (SPEC §12.2, §12.4: opaque), to page from.
+  // Markers as the listings hand them out (docs/reference.md §12.2, §12.4: opaque), to page from.
   for (const [route, key] of [
     ["/v2/shares", "{shareMarker}"],
     ["/v2/member-events", "{eventMarker}"],
@@ -113,7 +113,7 @@ async function reseed(): Promise<void> {
   }
 }
 
-/** A time `seconds` from now, as SPEC §2 writes it. */
+/** A time `seconds` from now, as docs/reference.md §2 writes it. */
 const stampIn = (seconds: number) => `${new Date(Date.now() + seconds * 1000).toISOString().slice(0, 19)}Z`;
 /** Times relative to the moment of sending, for expiries and `since`. */
 const TIMES: Record<string, () => string> = {
@@ -172,7 +172,7 @@ const anyJson: fc.Arbitrary<unknown> = fc.oneof(
   fc.array(nasty, { maxLength: 3 }),
 );
 
-/** `expires_at` values (SPEC §12.1): valid ones, every way of being invalid, and any JSON. */
+/** `expires_at` values (docs/reference.md §12.1): valid ones, every way of being invalid, and any JSON. */
 const expiryValue: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom("{in1h}", "{in9y}", null) },
   {
@@ -222,7 +222,7 @@ const memberish = fc.record(
   { requiredKeys: [] },
 );
 
-/** PATCH member bodies (SPEC §12.1): `{"expires_at": …}`, with other keys, or anything. */
+/** PATCH member bodies (docs/reference.md §12.1): `{"expires_at": …}`, with other keys, or anything. */
 const patchMemberish: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 4, arbitrary: expiryValue.map((expires_at) => ({ expires_at })) },
   {
@@ -265,7 +265,7 @@ const bulkList = (item: fc.Arbitrary<unknown>): fc.Arbitrary<unknown> =>
     },
     { weight: 1, arbitrary: fc.oneof(anyJson, item) },
   );
-/** POST /v2/shares bodies (SPEC §12.3): mostly well-formed, else random shapes, sizes, ids and expiries. */
+/** POST /v2/shares bodies (docs/reference.md §12.3): mostly well-formed, else random shapes, sizes, ids and expiries. */
 const sharesish: fc.Arbitrary<unknown> = fc.oneof(
   {
     weight: 5,
@@ -549,7 +549,7 @@ const query = fc.oneof(
     .map((pairs) => `?${pairs.map(([k, v]) => `${k}=${v}`).join("&")}`),
 );
 
-/** Query strings of GET /v2/shares and GET /v2/member-events (SPEC §12.2, §12.4). */
+/** Query strings of GET /v2/shares and GET /v2/member-events (docs/reference.md §12.2, §12.4). */
 const SHARING_KEYS = [
   "limit",
   "marker",
@@ -720,7 +720,7 @@ const path: fc.Arbitrary<Path> = fc.oneof(
   { weight: 1, arbitrary: fc.webPath().map((p) => ({ template: `/v2${p}`, methods: ["GET", "POST"] })) },
 );
 
-/** Accept values whose negotiation SPEC §2 decides (NEGOTIATION), and values it leaves to either form. */
+/** Accept values whose negotiation docs/reference.md §2 decides (NEGOTIATION), and values it leaves to either form. */
 const accept: fc.Arbitrary<{ value: string | undefined; json: boolean | "either" }> = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom(...NEGOTIATION).map(([value, json]) => ({ value, json })) },
   {
@@ -881,7 +881,7 @@ const spec: fc.Arbitrary<Spec> = fc
     ),
     who: whoSends,
     body,
-    // Half the time a body of the route's own kind (SPEC §12's PATCH member and POST /v2/shares),
+    // Half the time a body of the route's own kind (docs/reference.md §12's PATCH member and POST /v2/shares),
     // so that its parser and its writes are reached past the generic bodies' first 400.
     own: fc.option(fc.tuple(patchMemberish, sharesish), { freq: 2, nil: undefined }),
     accept,
@@ -1054,7 +1054,7 @@ describe("fuzzing the member and image routes", () => {
   });
 
   for (let batch = 0; batch < BATCHES; batch++) {
-    it(`batch ${batch + 1}/${BATCHES}: ${PER_BATCH} requests, no 5xx, SPEC error shapes, rejected requests write nothing`, async () => {
+    it(`batch ${batch + 1}/${BATCHES}: ${PER_BATCH} requests, no 5xx, reference error shapes, rejected requests write nothing`, async () => {
       // Successful fuzz requests may delete or hide the seed; every batch starts from a fresh one.
       if (batch > 0) {
         await reseed();
@@ -1071,10 +1071,10 @@ describe("fuzzing the member and image routes", () => {
   }
 });
 
-// ------------------------------------------------------------------ SPEC §12: writes that succeed
+// ------------------------------------------------------------------ docs/reference.md §12: writes that succeed
 
 /**
- * The generic fuzz reaches SPEC §12's writes mostly as refusals (random roles, random bodies,
+ * The generic fuzz reaches docs/reference.md §12's writes mostly as refusals (random roles, random bodies,
  * callers that are no owner). Here the sharers themselves — the owner and an admin, roles as
  * Keystone gives them, and now and then a member — send §12's requests with bodies of the
  * route's own kind, valid or nearly so: bulk shares go through, expiries are set and cleared,
@@ -1190,7 +1190,7 @@ const SHARER_OUTCOMES: readonly (readonly [RegExp, number])[] = [
   [/^GET \/v2\/member-events/, 400],
 ];
 
-describe("fuzzing SPEC §12's writes as the sharers", () => {
+describe("fuzzing docs/reference.md §12's writes as the sharers", () => {
   for (let batch = 0; batch < 2; batch++) {
     it(`batch ${batch + 1}/2: ${PER_BATCH} requests, successes and refusals of every write interleaved, refusals write nothing`, async () => {
       await reseed();
@@ -1219,10 +1219,10 @@ describe("fuzzing SPEC §12's writes as the sharers", () => {
   }
 });
 
-// ------------------------------------------------------------------ SPEC §12: inputs named
+// ------------------------------------------------------------------ docs/reference.md §12: inputs named
 
 /**
- * Inputs of SPEC §12's routes that sit on an edge of their parsers — times in the right form
+ * Inputs of docs/reference.md §12's routes that sit on an edge of their parsers — times in the right form
  * that name no time (a 13th month, a 25th hour), markers that decode to the wrong JSON — sent
  * as named cases as well, so that a regression shows by name and not only as a shrunk sample.
  * Each is judged as the fuzzer judges: no 5xx, §2's error shape, nothing written when refused.
@@ -1266,14 +1266,14 @@ const NAMED: [string, string, unknown?][] = [
   ["PATCH", "/v2/images/{public}/members/{m1}", { expires_at: null }],
 ];
 
-describe("SPEC §12: named edge inputs", () => {
+describe("docs/reference.md §12: named edge inputs", () => {
   beforeAll(async () => {
     await reseed();
     baseline = await dump();
   });
 
   it.each(NAMED)(
-    "%s %s %j: no 5xx, SPEC error shape, nothing written when refused",
+    "%s %s %j: no 5xx, reference error shape, nothing written when refused",
     async (method, template, value) => {
       const s: Spec = {
         path: { template, methods: [method] },
@@ -1295,7 +1295,7 @@ describe("SPEC §12: named edge inputs", () => {
 // ------------------------------------------------------------------ roles: spelling does not matter
 
 /**
- * SPEC §1: roles are comma-separated, trimmed, lower-cased. So a role list spelt any way —
+ * docs/reference.md §1: roles are comma-separated, trimmed, lower-cased. So a role list spelt any way —
  * shuffled, mixed case, padded, with empty items and duplicates, in X-Roles or (without X-Roles)
  * in X-Role, with a decoy X-Role beside X-Roles — gets exactly the answer (status and body) of
  * the same roles spelt plainly in X-Roles, under either rule set. The requests never write
@@ -1336,7 +1336,7 @@ const spelt = fc
       return twice ? [word, word.toUpperCase()] : [word];
     });
     let value = [...blanks, ...words, ...blanks].join(",");
-    // A blank X-Roles would let X-Role through (SPEC: "X-Roles, else X-Role"): keep it non-blank.
+    // A blank X-Roles would let X-Role through (reference: "X-Roles, else X-Role"): keep it non-blank.
     if (header !== "X-Role" && value.trim() === "") value = ",";
     return { roles, header, value };
   });
@@ -1427,7 +1427,7 @@ const notAString: fc.Arbitrary<unknown> = fc.oneof(
 );
 
 /**
- * Documents that are not a mapping of rule names to check strings (SPEC §11): JSON or YAML that
+ * Documents that are not a mapping of rule names to check strings (docs/reference.md §11): JSON or YAML that
  * is a list or a scalar, mappings with one value that is no string, text that is neither JSON
  * nor YAML, and YAML that expands without end.
  */
@@ -1528,7 +1528,7 @@ describe("fuzzing POLICY_OVERRIDES: a document that is no mapping of strings fai
     vi.restoreAllMocks();
   });
 
-  it("every /v2 request answers 503 in SPEC §2's shape, logged, and writes nothing; discovery still answers", async () => {
+  it("every /v2 request answers 503 in docs/reference.md §2's shape, logged, and writes nothing; discovery still answers", async () => {
     await fc.assert(
       fc.asyncProperty(
         brokenDoc,
@@ -1584,7 +1584,7 @@ describe("fuzzing POLICY_OVERRIDES: a document that is no mapping of strings fai
     }
   });
 
-  /** The 503 of SPEC §11 (or 401 for a caller who is not one), in §2's shape; logged; no write. */
+  /** The 503 of docs/reference.md §11 (or 401 for a caller who is not one), in §2's shape; logged; no write. */
   async function judgeFailClosed(s: Spec, doc: string | undefined): Promise<string[]> {
     const { init } = CARRIES_BODY.has(s.method) ? bodyFor(s.body) : { init: undefined };
     const res = await sendSpec(s, init, varsFor(s, doc) ?? {});
@@ -1607,7 +1607,7 @@ describe("fuzzing POLICY_OVERRIDES: a document that is no mapping of strings fai
 
 // ------------------------------------------------------------------ random check strings
 
-/** Check strings: oslo.policy's language (SPEC §11) assembled at random, and broken on purpose. */
+/** Check strings: oslo.policy's language (docs/reference.md §11) assembled at random, and broken on purpose. */
 const ATOMS = [
   "@",
   "!",
@@ -1706,7 +1706,7 @@ describe("fuzzing POLICY_OVERRIDES: random check strings", () => {
   });
 
   /**
-   * Valid check strings that are merely long (SPEC §11 denies only what does not parse): each
+   * Valid check strings that are merely long (docs/reference.md §11 denies only what does not parse): each
    * must be decided, never answered 503 because its SQL form is too deep for D1.
    */
   const ownerAllowList = (n: number) =>
@@ -1764,7 +1764,7 @@ describe("fuzzing POLICY_OVERRIDES: random check strings", () => {
   }
 
   for (let batch = 0; batch < 2; batch++) {
-    it(`batch ${batch + 1}/2: never a 5xx, SPEC error shapes, rejected requests write nothing`, async () => {
+    it(`batch ${batch + 1}/2: never a 5xx, reference error shapes, rejected requests write nothing`, async () => {
       await reseed();
       baseline = await dump();
       await fc.assert(

@@ -35,14 +35,14 @@ import {
 /**
  * Sequences of operations by four projects, each request sent with one of the role sets a
  * Keystone token carries (none, reader, member + reader, admin + member + reader) and under
- * either rule set (SPEC §11: `secure-rbac`, `legacy`; a sequence uses one of them or both,
+ * either rule set (docs/reference.md §11: `secure-rbac`, `legacy`; a sequence uses one of them or both,
  * request by request, over the same data), sometimes with one rule overridden to deny. A
  * project's relation to an image is whatever the sequence made it: owner of one, member of
  * another (in any status), stranger to a third. Every answer is checked — status and body —
  * against the reference model. Each run has its own projects and tag, so runs (and fast-check's
  * shrinking replays) never see each other's data.
  *
- * Time and bulk (SPEC §12): adds may carry an expiry (an hour or two ahead, or one the SPEC
+ * Time and bulk (docs/reference.md §12): adds may carry an expiry (an hour or two ahead, or one the reference
  * refuses), owners and admins PATCH it (set later, clear, or a refused body), and an `expire`
  * command moves a membership past its expiry — the database reads its own wall clock, so the
  * runner writes `expires_at` into the past in D1 and tells the model the same — after which the
@@ -56,7 +56,7 @@ import {
 type ImageRef = { index: number; form: "exact" | "upper" | "missing" | "malformed" };
 /** Who sends it: a project, a role set, the rule set (when the sequence mixes them), a denied rule. */
 type Who = { actor: number; roles: RoleSetName; legacy: boolean; deny: Rule | undefined };
-/** An expiry as a body carries it: none, null, ahead (valid), or one SPEC §12.1 refuses. */
+/** An expiry as a body carries it: none, null, ahead (valid), or one docs/reference.md §12.1 refuses. */
 type Expiry = "none" | "null" | "hour" | "twoHours" | "past" | "far" | "impossible" | "malformed";
 /** A PATCH member body: set, clear, or one refused after the lookups. */
 type PatchBody = "hour" | "twoHours" | "clear" | "past" | "malformed" | "extra" | "empty" | "array";
@@ -151,7 +151,7 @@ const imageRef: fc.Arbitrary<ImageRef> = fc.record({
 const visibility = fc.constantFrom(...VISIBILITIES);
 const optional = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined });
 
-/** Mostly none or valid, sometimes null, sometimes one SPEC §12.1 refuses. */
+/** Mostly none or valid, sometimes null, sometimes one docs/reference.md §12.1 refuses. */
 const expiry: fc.Arbitrary<Expiry> = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom<Expiry>("none", "hour", "twoHours") },
   { weight: 1, arbitrary: fc.constantFrom<Expiry>("null", "past", "far", "impossible", "malformed") },
@@ -268,7 +268,7 @@ const quota = fc.constantFrom(-1, 2, 3, 128);
 /**
  * What each property must reach, by rule set, route, status and which refusal: so that each
  * checks its own coverage, whatever ran before it, and between them every outcome of every route
- * under both rule sets (SPEC §12's too). Each outcome is asked of the property that reaches it
+ * under both rule sets (docs/reference.md §12's too). Each outcome is asked of the property that reaches it
  * most often (measured: at least 8 times a run, most far more).
  */
 const REACHES: Record<"sequences" | "membership" | "time" | "roles", readonly string[]> = {
@@ -335,7 +335,7 @@ const REACHES: Record<"sequences" | "membership" | "time" | "roles", readonly st
     "secure-rbac deleteMember 404",
     "legacy deleteMember 404",
   ],
-  // SPEC §12: expiry, bulk shares, share listings, and what their rules refuse under secure-rbac.
+  // docs/reference.md §12: expiry, bulk shares, share listings, and what their rules refuse under secure-rbac.
   time: [
     "secure-rbac setExpiry 200",
     "legacy setExpiry 200",
@@ -865,7 +865,7 @@ describe("authorization model: generated operation sequences", () => {
   }, 300_000);
 });
 
-describe("time and bulk: expiring memberships, bulk shares and share listings (SPEC §12)", () => {
+describe("time and bulk: expiring memberships, bulk shares and share listings (docs/reference.md §12)", () => {
   it("memberships that expire vanish for every purpose; bulk shares are all or nothing; listings are exact", async () => {
     const coverage = new Coverage();
     // A few images, so that memberships, bulk shares across images and the listings meet.
@@ -995,7 +995,7 @@ describe("time and bulk: expiring memberships, bulk shares and share listings (S
         fc.array(timed, { minLength: 10, maxLength: 30, size: "max" }),
         async (q, m, ops) => {
           const run = new Run(q, m, coverage);
-          // A community image among them, which takes no members (SPEC §4).
+          // A community image among them, which takes no members (docs/reference.md §4).
           await start(run, ["shared", "private", "community"]);
           // Every run starts with its first two images shared with projects 1 and 2 (one call),
           // project 1's on the first image expiring in an hour.

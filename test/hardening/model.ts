@@ -1,9 +1,9 @@
 /**
- * A pure reference model of SPEC §4 (which images have members, who sees which image), §5 (the
+ * A pure reference model of docs/reference.md §4 (which images have members, who sees which image), §5 (the
  * member routes, their checks in order, status and body), §8 / §8.3 (image show, create,
  * visibility PATCH, delete and the image list) and §11 (roles, under both rule sets: Glance's
  * current `secure-rbac` defaults and Glance ≤ Zed's `legacy` ones, plus rules an operator
- * overrides to deny). Written from the SPEC and from Glance itself (glance/api/v2/images.py,
+ * overrides to deny). Written from the reference and from Glance itself (glance/api/v2/images.py,
  * image_members.py, policy.py, glance/policies/base.py), not from src/: it imports nothing from
  * the app, and states each rule as plain logic rather than as a check string, so the app — its
  * check-string engine, its SQL guards, its order of steps — is checked against an independent
@@ -13,7 +13,7 @@
  * (format, and ordering constraints), and `next(observed)` learns the values the server chose,
  * so later answers (order of lists, unchanged `created_at`) are still predicted exactly.
  *
- * Time and bulk (SPEC §12): memberships may carry `expiresAt`, and the world has a clock. A
+ * Time and bulk (docs/reference.md §12): memberships may carry `expiresAt`, and the world has a clock. A
  * membership whose expiry is not after the clock is gone for every purpose: before each request
  * the model drops it (`prune`), so every rule below — visibility, lists, show, PUT / PATCH /
  * DELETE, the image list, the quota, re-adds — reads only live memberships, as the database does
@@ -27,7 +27,7 @@ export type Visibility = (typeof VISIBILITIES)[number];
 export const STATUSES = ["pending", "accepted", "rejected"] as const;
 export type MemberStatus = (typeof STATUSES)[number];
 
-// ---------------------------------------------------------------- callers and rule sets (SPEC §1, §11)
+// ---------------------------------------------------------------- callers and rule sets (docs/reference.md §1, §11)
 
 /**
  * The role sets a Keystone token carries: a `member` is also a `reader`, an `admin` also a
@@ -65,7 +65,7 @@ export const RULES = [
   "add_member",
   "modify_member",
   "delete_member",
-  // SPEC §12: glance-edge's own rules.
+  // docs/reference.md §12: glance-edge's own rules.
   "set_member_expiry",
   "get_shares",
   "get_member_events",
@@ -143,7 +143,7 @@ export function allowed(policy: Policy, rule: Rule, f: Facts): boolean {
       return f.admin || f.member;
     case "get_shares":
     case "get_member_events":
-      // SPEC §12.2, §12.4: `rule:context_is_admin or role:reader`, whatever the image.
+      // docs/reference.md §12.2, §12.4: `rule:context_is_admin or role:reader`, whatever the image.
       return f.admin || f.reader;
     case "publicize_image":
       return f.admin;
@@ -152,7 +152,7 @@ export function allowed(policy: Policy, rule: Rule, f: Facts): boolean {
     case "delete_image":
     case "add_member":
     case "delete_member":
-    // SPEC §12.1: set_member_expiry defaults to add_member's rule.
+    // docs/reference.md §12.1: set_member_expiry defaults to add_member's rule.
     case "set_member_expiry":
       return f.admin || projectMember;
     case "modify_member":
@@ -167,7 +167,7 @@ export interface Membership {
   status: MemberStatus;
   createdAt: string;
   updatedAt: string;
-  /** SPEC §12.1: null (or absent) never expires; from this instant on the membership is gone. */
+  /** docs/reference.md §12.1: null (or absent) never expires; from this instant on the membership is gone. */
   expiresAt?: string | null;
 }
 
@@ -183,7 +183,7 @@ export interface ModelImage {
   members: Membership[];
 }
 
-/** A share listing's sort key (SPEC §12.2): created_at, image_id, member_id. */
+/** A share listing's sort key (docs/reference.md §12.2): created_at, image_id, member_id. */
 export type ShareKey = readonly [string, string, string];
 
 export interface World {
@@ -200,7 +200,7 @@ export interface World {
   markers?: Record<string, ShareKey>;
 }
 
-/** GET /v2/shares query (SPEC §12.2), in the order the runner sends it. */
+/** GET /v2/shares query (docs/reference.md §12.2), in the order the runner sends it. */
 export interface SharesQuery {
   member_id?: string;
   owner?: string;
@@ -210,7 +210,7 @@ export interface SharesQuery {
   marker?: string;
 }
 
-/** POST /v2/shares body (SPEC §12.3), as sent. */
+/** POST /v2/shares body (docs/reference.md §12.3), as sent. */
 export interface BulkBody {
   images: string[];
   members: string[];
@@ -267,7 +267,7 @@ export class NextLink {
   constructor(readonly prefix: string) {}
 }
 
-/** An error's message: exact where the SPEC words it, a pattern where it only says what it is about. */
+/** An error's message: exact where the reference words it, a pattern where it only says what it is about. */
 export type Expected = { status: number; message: string | RegExp } | { status: number; body: unknown };
 
 export interface Step {
@@ -276,7 +276,7 @@ export interface Step {
   next(observed: unknown): World;
 }
 
-// ---------------------------------------------------------------- SPEC §4: visibility
+// ---------------------------------------------------------------- docs/reference.md §4: visibility
 
 export const hasMembers = (v: Visibility) => v === "shared" || v === "private";
 
@@ -284,13 +284,13 @@ export function membershipOf(image: ModelImage, project: string): Membership | u
   return image.members.find((m) => m.memberId === project);
 }
 
-/** A time as SPEC §2 writes it: UTC, second precision. */
+/** A time as docs/reference.md §2 writes it: UTC, second precision. */
 export const stampOf = (ms: number) => `${new Date(ms).toISOString().slice(0, 19)}Z`;
 
 /** The world's clock: its own, or the wall clock now. */
 export const clockOf = (world: World): string => world.clock ?? stampOf(Date.now());
 
-/** Whether a membership is live at `clock` (SPEC §12.1: gone from `expires_at` on). */
+/** Whether a membership is live at `clock` (docs/reference.md §12.1: gone from `expires_at` on). */
 export const live = (m: Membership, clock: string) => m.expiresAt == null || m.expiresAt > clock;
 
 /**
@@ -320,7 +320,7 @@ export function expire(world: World, imageId: string, memberId: string): World {
 }
 
 /**
- * SPEC §4 (Glance's database layer, before any policy): admin, owner, public/community, or
+ * docs/reference.md §4 (Glance's database layer, before any policy): admin, owner, public/community, or
  * shared/private with a membership in any status.
  */
 export function visible(actor: Actor, image: ModelImage): boolean {
@@ -341,7 +341,7 @@ export function find(world: World, raw: string): ModelImage | undefined {
   return world.images.find((i) => i.id === id);
 }
 
-// ---------------------------------------------------------------- messages (SPEC §5, §8, §11)
+// ---------------------------------------------------------------- messages (docs/reference.md §5, §8, §11)
 
 export const msg = {
   imageNotFound: (raw: string) => `Image ${raw} not found.`,
@@ -365,18 +365,18 @@ export const msg = {
   /** webob's HTTPNotFound() without explanation: get_image failed on an image that exists. */
   resourceNotFound: "The resource could not be found.",
   badMarker: (marker: string) => `Invalid marker. Image ${marker} could not be found.`,
-  /** SPEC §12.1 words the start only: `Invalid expires_at: <why>.` */
+  /** docs/reference.md §12.1 words the start only: `Invalid expires_at: <why>.` */
   invalidExpiry: /^Invalid expires_at: \S.*\.$/,
-  /** A 400 whose words SPEC leaves open (PATCH with other keys, no key, not an object). */
+  /** A 400 whose words reference leaves open (PATCH with other keys, no key, not an object). */
   anyBadRequest: /\S/,
-  /** SPEC §12.2: an invalid marker is a 400; the words are the service's. */
+  /** docs/reference.md §12.2: an invalid marker is a 400; the words are the service's. */
   badShareMarker: /marker/i,
-  /** SPEC §12.3's 413 "with its numbers": the image's members plus the new ones it would take. */
+  /** docs/reference.md §12.3's 413 "with its numbers": the image's members plus the new ones it would take. */
   bulkQuota: (raw: string, attempted: number, quota: number) =>
     `Image member limit exceeded for image ${raw}: The limit has been exceeded on the number of allowed image members for this image. Attempted: ${attempted}, Maximum: ${quota}`,
 };
 
-// ---------------------------------------------------------------- views (SPEC §5, §8)
+// ---------------------------------------------------------------- views (docs/reference.md §5, §8)
 
 export function memberJson(
   image: ModelImage,
@@ -388,13 +388,13 @@ export function memberJson(
     status: m.status,
     created_at: m.createdAt as unknown,
     updated_at: m.updatedAt as unknown,
-    // SPEC §12.1: after updated_at, only when set.
+    // docs/reference.md §12.1: after updated_at, only when set.
     ...(m.expiresAt == null ? {} : { expires_at: m.expiresAt }),
     schema: "/v2/schemas/member",
   };
 }
 
-/** A share object (SPEC §12.2): the image's name, owner and visibility, then the membership. */
+/** A share object (docs/reference.md §12.2): the image's name, owner and visibility, then the membership. */
 export function shareJson(image: ModelImage, m: Membership) {
   return {
     image_id: image.id,
@@ -487,7 +487,7 @@ function stamps(observed: unknown): { created_at: string; updated_at: string } {
   return { created_at: o.created_at, updated_at: o.updated_at };
 }
 
-// ---------------------------------------------------------------- the member routes (SPEC §5, §11)
+// ---------------------------------------------------------------- the member routes (docs/reference.md §5, §11)
 
 /**
  * MemberAPIPolicy (glance/api/v2/policy.py): get_image first — failing, a bare 404 — then the
@@ -519,7 +519,7 @@ const readsRow = (op: Sent, image: ModelImage, memberId: string) =>
   isAdmin(op.actor) || ownerOf(op, image) || memberId === op.actor.project;
 
 /**
- * SPEC §12.1: an expiry is a `YYYY-MM-DDThh:mm:ssZ` time that exists, strictly after the clock
+ * docs/reference.md §12.1: an expiry is a `YYYY-MM-DDThh:mm:ssZ` time that exists, strictly after the clock
  * and at most 10 years ahead of it.
  */
 export function validExpiry(v: unknown, clock: string): v is string {
@@ -530,7 +530,7 @@ export function validExpiry(v: unknown, clock: string): v is string {
 }
 
 /**
- * SPEC §5.1 steps 3–6 (and §11) for one image: what refuses an add to it, in Glance's order, or
+ * docs/reference.md §5.1 steps 3–6 (and §11) for one image: what refuses an add to it, in Glance's order, or
  * null. Shared by POST members and each image of POST /v2/shares (§12.3: "§5.1/§11 texts").
  */
 function addRefusal(
@@ -726,7 +726,7 @@ function setExpiry(world: World, op: Extract<Op, { kind: "setExpiry" }>): Step {
  * §12.3 POST /v2/shares: every (image, member) pair that is no membership yet becomes a pending
  * one; all or nothing. Images (duplicates dropped: one image however its id is cased) are judged
  * in request order, each wholly — §5.1's 404 and 403s, then its quota — and the first refusal
- * answers. Bodies here are valid but for an expiry the SPEC refuses.
+ * answers. Bodies here are valid but for an expiry the reference refuses.
  */
 function bulkShare(world: World, op: Extract<Op, { kind: "bulkShare" }>): Step {
   const expiry = op.body.expires_at ?? null;
@@ -866,7 +866,7 @@ function listShares(world: World, op: Extract<Op, { kind: "listShares" }>): Step
   };
 }
 
-// ---------------------------------------------------------------- images (SPEC §8, §11)
+// ---------------------------------------------------------------- images (docs/reference.md §8, §11)
 
 /**
  * ImageAPIPolicy._enforce: a rule that fails on an image the caller may not get_image either
@@ -1018,7 +1018,7 @@ function listImages(world: World, op: Extract<Op, { kind: "listImages" }>): Step
 
 /** What the API answers to `op` in `world`, and the world after it. */
 export function step(current: World, op: Op): Step {
-  // The database decides expiry at request time: what expired by now is gone (SPEC §12.1).
+  // The database decides expiry at request time: what expired by now is gone (docs/reference.md §12.1).
   const world = prune(current);
   switch (op.kind) {
     case "createImage":

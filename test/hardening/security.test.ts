@@ -25,7 +25,7 @@ async function createImage(): Promise<string> {
   return ((await res.json()) as { id: string }).id;
 }
 
-describe("request ids are sanitised (SPEC §2)", () => {
+describe("request ids are sanitised (docs/reference.md §2)", () => {
   it("CR, LF and other controls never survive: the id is replaced", () => {
     for (const sent of ["a\r\nSet-Cookie: x=1", "abc\n", "\rabc", "a\u0000b", "a\tb", "req-\u2028x"]) {
       expect(requestIdFor(sent), JSON.stringify(sent)).toMatch(GENERATED_REQUEST_ID);
@@ -54,7 +54,7 @@ describe("request ids are sanitised (SPEC §2)", () => {
       expect(id, JSON.stringify(sent)).toMatch(GENERATED_REQUEST_ID);
       expect(await res.text()).not.toContain(sent);
     }
-    // …while a clean id is kept, as SPEC §2 asks.
+    // …while a clean id is kept, as docs/reference.md §2 asks.
     const res = await call("GET", `/v2/images/${crypto.randomUUID()}/members`, {
       who: owner,
       headers: { "X-Openstack-Request-Id": "abc-123" },
@@ -105,7 +105,7 @@ describe("request ids are sanitised (SPEC §2)", () => {
 });
 
 describe("no response shows internals", () => {
-  it("an unexpected failure (a D1 answer the code cannot read) is 500 with the SPEC text, logged", async () => {
+  it("an unexpected failure (a D1 answer the code cannot read) is 500 with the reference text, logged", async () => {
     const image = await createImage();
     const errors = vi.spyOn(console, "error").mockImplementation(() => {});
     // A binding (and its sessions) that answers garbage: the route throws a TypeError of its own.

@@ -18,7 +18,7 @@ import {
 } from "./model";
 
 /**
- * The authorization matrix written out by hand from SPEC §4, §5 and §11 and Glance's order of
+ * The authorization matrix written out by hand from docs/reference.md §4, §5 and §11 and Glance's order of
  * checks: rule set × route × visibility × the caller's relation to the image × its roles →
  * status and message. Every cell is sent to the real app on an image whose members are one
  * pending, one accepted and one rejected project (a fresh one after every successful write);
@@ -153,7 +153,7 @@ const SECURE_RBAC: Grid = {
   },
 };
 
-// Glance ≤ Zed: no role matters but admin; SPEC §4–§5 as written.
+// Glance ≤ Zed: no role matters but admin; docs/reference.md §4–§5 as written.
 // biome-ignore format: the grid is the point
 const LEGACY: Grid = {
   //                        none            reader                member                admin
@@ -221,7 +221,7 @@ const LEGACY: Grid = {
 
 const TABLES: Record<RuleSet, Grid> = { "secure-rbac": SECURE_RBAC, legacy: LEGACY };
 
-/** SPEC §10.2: private images take members as shared ones do; community ones are like public. */
+/** docs/reference.md §10.2: private images take members as shared ones do; community ones are like public. */
 const blockOf = (rules: RuleSet, route: Route, v: Visibility) =>
   TABLES[rules][route][v === "shared" || v === "private" ? "shared" : "public"];
 
@@ -275,7 +275,7 @@ const OFF_GRID: OffGrid[] = [
   off("legacy", "owner", "member", "DELETE member", "nobody", "404 member"),
   off("legacy", "stranger", "admin", "PUT member", "nobody", "404 member"),
   off("legacy", "stranger", "admin", "DELETE member", "nobody", "404 member"),
-  // The owner's own membership (SPEC §5.1): the owner still never sets its status (the target
+  // The owner's own membership (docs/reference.md §5.1): the owner still never sets its status (the target
   // has no member_id for the owner), but removes it like any other row.
   off("secure-rbac", "owner", "member", "PUT member", "owner", "403 modify_member"),
   off("secure-rbac", "owner", "member", "GET member", "owner", "200"),

@@ -16,7 +16,7 @@ import {
 const UNAUTHORIZED =
   "This server could not verify that you are authorized to access the document you requested.";
 
-describe("request ids (SPEC §2)", () => {
+describe("request ids (docs/reference.md §2)", () => {
   it("every response carries a generated req-<uuid4>", async () => {
     for (const path of ["/v2/images/x/members", "/versions", "/nowhere", "/v2/schemas/member"]) {
       const res = await call("GET", path, { who: { project: "p" } });
@@ -55,7 +55,7 @@ describe("request ids (SPEC §2)", () => {
   });
 });
 
-describe("error negotiation (SPEC §2)", () => {
+describe("error negotiation (docs/reference.md §2)", () => {
   const path = `/v2/images/${crypto.randomUUID()}/members`;
   const json = [
     "application/json",
@@ -107,7 +107,7 @@ describe("error negotiation (SPEC §2)", () => {
   });
 });
 
-describe("identity, trusted headers (SPEC §1)", () => {
+describe("identity, trusted headers (docs/reference.md §1)", () => {
   it("401 without X-Identity-Status: Confirmed", async () => {
     for (const status of [undefined, "Invalid", "confirmed"]) {
       const headers: Record<string, string> = { "X-Project-Id": "p" };
@@ -169,7 +169,7 @@ describe("identity, trusted headers (SPEC §1)", () => {
   });
 });
 
-describe("bodies (SPEC §2)", () => {
+describe("bodies (docs/reference.md §2)", () => {
   it("GET and DELETE with a body: 400, nothing changes", async () => {
     const owner = project("owner");
     const id = await createImage(owner);
@@ -223,7 +223,7 @@ describe("bodies (SPEC §2)", () => {
   });
 });
 
-describe("methods and paths (SPEC §2)", () => {
+describe("methods and paths (docs/reference.md §2)", () => {
   it("405 with Allow on known paths", async () => {
     const cases: [string, string, string][] = [
       ["PUT", "/v2/images/x/members", "GET, POST"],

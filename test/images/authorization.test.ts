@@ -14,7 +14,7 @@ import {
 } from "../helpers";
 
 /**
- * SPEC §11 on the image routes: every route, under the default `secure-rbac` rules and under
+ * docs/reference.md §11 on the image routes: every route, under the default `secure-rbac` rules and under
  * `legacy`, for the callers that tell the rules apart: the owner's project with reader only,
  * with member and reader, with no role; a project holding a membership of the image with
  * reader or with member; a stranger; an admin. Status and body, and a refusal changes nothing.
@@ -417,7 +417,7 @@ const cells = ROUTES.flatMap((route) =>
   MODES.flatMap((mode) => CALLERS.map((caller) => ({ route, mode, caller, label: route.name }))),
 );
 
-describe.each(MODES)("image routes under %s (SPEC §11)", (mode) => {
+describe.each(MODES)("image routes under %s (docs/reference.md §11)", (mode) => {
   it.each(cells.filter((c) => c.mode === mode))("$label as $caller", async ({ route, caller }) => {
     const w = await world(route.state ?? "queued", { tags: ["t-old"] });
     const before = await snapshot(w.id);

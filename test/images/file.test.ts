@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from "vitest";
 import { objectKey, PART_SIZE, putImageData, virtualSize } from "../../src/images/data";
 import { addMember, as, call, createImage, expectError, project, type Who } from "../helpers";
 
-/** PUT/GET /v2/images/{id}/file (SPEC §8): image data streamed into R2 and back. */
+/** PUT/GET /v2/images/{id}/file (docs/reference.md §8): image data streamed into R2 and back. */
 
 const FORMATS = { disk_format: "raw", container_format: "bare" };
 const MiB = 1024 * 1024;

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { addMember, admin, as, callCounted, expectError, project } from "../helpers";
 
 /**
- * SPEC §14 (OSSN-0075): an image id is never reused. Deleting an image keeps its id reserved
+ * docs/reference.md §14 (OSSN-0075): an image id is never reused. Deleting an image keeps its id reserved
  * (migrations/0004: `image_ids`, claimed by the image insert itself), so POST /v2/images with
  * an id that exists or existed is 409 for every caller, whoever deleted it and whether or not
  * the caller could ever see the image.

@@ -28,7 +28,7 @@ const KEYS = [
   "schema",
 ];
 
-describe("POST /v2/images (SPEC §8)", () => {
+describe("POST /v2/images (docs/reference.md §8)", () => {
   it("201, Location, defaults, keys in order with custom properties first", async () => {
     const owner = project("owner");
     const res = await as(owner).post("/v2/images", { name: "cirros", os_distro: "cirros", hw_x: "1" });
@@ -140,7 +140,7 @@ describe("POST /v2/images (SPEC §8)", () => {
   });
 });
 
-describe("GET /v2/images/{id} (SPEC §8, §4)", () => {
+describe("GET /v2/images/{id} (docs/reference.md §8, §4)", () => {
   it("owner, members in any status and admins see it; strangers get 404", async () => {
     const owner = project("owner");
     const member = project("member");
@@ -162,7 +162,7 @@ describe("GET /v2/images/{id} (SPEC §8, §4)", () => {
   });
 });
 
-describe("PATCH /v2/images/{id} (SPEC §8)", () => {
+describe("PATCH /v2/images/{id} (docs/reference.md §8)", () => {
   const patch = (who: ReturnType<typeof as>, id: string, ops: unknown[]) =>
     who.patch(`/v2/images/${id}`, ops);
 
@@ -306,7 +306,7 @@ describe("PATCH /v2/images/{id} (SPEC §8)", () => {
   });
 });
 
-describe("DELETE /v2/images/{id} (SPEC §8)", () => {
+describe("DELETE /v2/images/{id} (docs/reference.md §8)", () => {
   it("204 for the owner; its memberships go with it", async () => {
     const owner = project("owner");
     const member = project("member");
@@ -316,7 +316,7 @@ describe("DELETE /v2/images/{id} (SPEC §8)", () => {
     expect(res.status).toBe(204);
     await expectError(await as(member).get(`/v2/images/${id}/members`), 404, `Image ${id} not found.`);
     await expectError(await as(owner).get(`/v2/images/${id}`), 404, `No image found with ID ${id}`);
-    // Image and memberships are gone; only the audit trail remembers them (SPEC §12.4).
+    // Image and memberships are gone; only the audit trail remembers them (docs/reference.md §12.4).
     const rows = await env.DB.prepare(
       "SELECT (SELECT COUNT(*) FROM images WHERE id = ?1) AS images, (SELECT COUNT(*) FROM image_members WHERE image_id = ?1) AS members",
     )

@@ -34,7 +34,7 @@ async function world() {
   return { owner, member, img };
 }
 
-describe("GET /v2/images visibility × member_status (SPEC §8.3)", () => {
+describe("GET /v2/images visibility × member_status (docs/reference.md §8.3)", () => {
   it("a member sees public and accepted shared/private images by default, not others' community", async () => {
     const { member, img } = await world();
     const seen = await ids(as(member));
@@ -133,7 +133,7 @@ describe("GET /v2/images visibility × member_status (SPEC §8.3)", () => {
   });
 });
 
-describe("filters, sorting and pages (SPEC §8.3)", () => {
+describe("filters, sorting and pages (docs/reference.md §8.3)", () => {
   async function named(owner: string, n: number) {
     const made: string[] = [];
     for (let k = 0; k < n; k++)

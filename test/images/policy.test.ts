@@ -7,7 +7,7 @@ import { credentialsOf, loadPolicy } from "../../src/policy/policy";
 import { addMember, as, call, createImage, expectError, JSON_PATCH, project } from "../helpers";
 
 /**
- * SPEC §11 on POST /v2/images and GET /v2/images, operators' overrides, and the SQL guard that
+ * docs/reference.md §11 on POST /v2/images and GET /v2/images, operators' overrides, and the SQL guard that
  * makes a write's rule hold at the instant of the write.
  */
 type Mode = "secure-rbac" | "legacy";
@@ -17,7 +17,7 @@ const MEMBER = ["member", "reader"];
 const NONE: string[] = [];
 const ADMIN = ["admin", "member", "reader"];
 
-describe("POST /v2/images: add_image, then the visibility's rule (SPEC §11)", () => {
+describe("POST /v2/images: add_image, then the visibility's rule (docs/reference.md §11)", () => {
   const na = (rule: string) => `You are not authorized to complete ${rule} action.`;
   const other = (owner: string) =>
     `Access was denied to this resource. You are not permitted to create images owned by '${owner}'`;
@@ -106,7 +106,7 @@ describe("POST /v2/images: add_image, then the visibility's rule (SPEC §11)", (
   });
 });
 
-describe("GET /v2/images: get_images, then get_image for each image (SPEC §11)", () => {
+describe("GET /v2/images: get_images, then get_image for each image (docs/reference.md §11)", () => {
   async function ids(
     vars: Partial<Cloudflare.Env>,
     caller: { project: string; roles: string[] },
@@ -249,7 +249,7 @@ describe("POLICY_OVERRIDES on image routes", () => {
   });
 });
 
-describe("the write carries its rule (SPEC §11 Atomic)", () => {
+describe("the write carries its rule (docs/reference.md §11 Atomic)", () => {
   it("a PATCH whose membership goes between read and write does not write", async () => {
     // Members may modify here, so the rule depends on a row a concurrent request can delete.
     const load = loadPolicy(

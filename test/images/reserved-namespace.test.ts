@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { addMember, admin, as, call, createImage, dump, expectError, project } from "../helpers";
 
 /**
- * SPEC §8: properties in Glance's reserved namespace `os_glance` (import state, staging host,
+ * docs/reference.md §8: properties in Glance's reserved namespace `os_glance` (import state, staging host,
  * …, which clients trust as Glance's own) are refused from every caller, on create and on every
  * PATCH form: 403 `Attribute '<name>' is reserved.`. As in Glance's request deserializer
  * (glance/api/v2/images.py RequestDeserializer.create / _validate_change), the check comes

@@ -4,7 +4,7 @@ import { addMember, as, type Counted, call, callCounted, createImage, JSON_PATCH
 import { isWrite, type Statement } from "../perf/counting-db";
 
 /**
- * SPEC §11 "Atomic" on the image routes: one D1 round trip per request (a batch of the read
+ * docs/reference.md §11 "Atomic" on the image routes: one D1 round trip per request (a batch of the read
  * that explains a refusal and the one guarded write), success or refusal, and each write's
  * WHERE carries the route's rules. PATCH stays at read + guarded compare-and-set write.
  * Every statement is keyed by id: no plan step scans images or image_members.

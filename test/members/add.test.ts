@@ -15,7 +15,7 @@ import {
 const TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
 const NOT_OBJECT = 'Expected a member in the form: {"member_id": "<project id>"}';
 
-describe("POST /v2/images/{image_id}/members (SPEC §5.1)", () => {
+describe("POST /v2/images/{image_id}/members (docs/reference.md §5.1)", () => {
   it("adds a pending member: 200 with the member object, keys in order", async () => {
     const owner = project("owner");
     const member = project("member");
@@ -248,7 +248,7 @@ describe("POST /v2/images/{image_id}/members (SPEC §5.1)", () => {
     const id = await createImage(owner);
     await addMember(owner, id, owner);
     const res = await as(owner).put(`/v2/images/${id}/members/${owner}`, { status: "accepted" });
-    // modify_member needs the caller to be a member, and the owner never counts as one (SPEC §11).
+    // modify_member needs the caller to be a member, and the owner never counts as one (docs/reference.md §11).
     await expectError(res, 403, "You are not authorized to complete modify_member action.");
     const legacy = await as(owner, undefined, LEGACY).put(`/v2/images/${id}/members/${owner}`, {
       status: "accepted",

@@ -6,7 +6,7 @@ const OSLO_TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$/;
 
 afterEach(() => vi.restoreAllMocks());
 
-describe("member notifications (SPEC §9)", () => {
+describe("member notifications (docs/reference.md §9)", () => {
   it("create, update and delete each send one event in Glance's shape", async () => {
     const { queue, sent } = recordingQueue();
     const owner = project("owner");

@@ -15,7 +15,7 @@ const countMembers = async (imageId: string) =>
       .first<{ n: number }>()
   )?.n;
 
-describe("member quota (SPEC §5.1 step 6)", () => {
+describe("member quota (docs/reference.md §5.1 step 6)", () => {
   it("413 once the image has IMAGE_MEMBER_QUOTA members, with Glance's text", async () => {
     const owner = project("owner");
     const id = await createImage(owner);
@@ -79,7 +79,7 @@ describe("member quota (SPEC §5.1 step 6)", () => {
   });
 });
 
-describe("races are settled by the database (SPEC §3, §10.5)", () => {
+describe("races are settled by the database (docs/reference.md §3, §10.5)", () => {
   it("20 concurrent adds of the same member: exactly one 200 and nineteen 409", async () => {
     const owner = project("owner");
     const id = await createImage(owner);

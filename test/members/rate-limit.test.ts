@@ -59,7 +59,7 @@ describe("membership writes are limited per caller project", () => {
     expect(await membersOf(imageId)).toEqual([...added].sort());
   });
 
-  it("PUT and DELETE count too, refused ones write nothing, and the text form is SPEC §2's", async () => {
+  it("PUT and DELETE count too, refused ones write nothing, and the text form is docs/reference.md §2's", async () => {
     const owner = project("owner");
     const member = project("member");
     const imageId = await createImage(owner);

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { addMember, as, call, createImage, dump, expectError, LEGACY, project } from "../helpers";
 
 /**
- * SPEC §11 on the member routes: roles under the default `secure-rbac` rules, as Glance answers
+ * docs/reference.md §11 on the member routes: roles under the default `secure-rbac` rules, as Glance answers
  * with enforce_new_defaults, and operator overrides (POLICY_OVERRIDES) layered over them.
  */
 const READER = ["reader"];
@@ -18,7 +18,7 @@ async function shared() {
   return { owner, member, id };
 }
 
-describe("secure-rbac: a reader looks but does not share (SPEC §11)", () => {
+describe("secure-rbac: a reader looks but does not share (docs/reference.md §11)", () => {
   it("the owner's reader lists and shows members, but cannot add or remove one", async () => {
     const { owner, member, id } = await shared();
     const list = await as(owner, READER).get(`/v2/images/${id}/members`);
@@ -121,7 +121,7 @@ describe("secure-rbac: a reader looks but does not share (SPEC §11)", () => {
     expect(list.members).toEqual([]);
   });
 
-  it("legacy: no role matters but admin (SPEC §4–§5 as written)", async () => {
+  it("legacy: no role matters but admin (docs/reference.md §4–§5 as written)", async () => {
     const { owner, member, id } = await shared();
     const added = await as(owner, NONE, LEGACY).post(`/v2/images/${id}/members`, { member_id: project() });
     expect(added.status).toBe(200);
@@ -132,7 +132,7 @@ describe("secure-rbac: a reader looks but does not share (SPEC §11)", () => {
   });
 });
 
-describe("POLICY_OVERRIDES (SPEC §11): layered over the defaults as Glance layers policy.yaml", () => {
+describe("POLICY_OVERRIDES (docs/reference.md §11): layered over the defaults as Glance layers policy.yaml", () => {
   it("a member may leave a share: delete_member extended with its own project", async () => {
     const { owner, member, id } = await shared();
     const other = project("other");
@@ -196,7 +196,7 @@ describe("POLICY_OVERRIDES (SPEC §11): layered over the defaults as Glance laye
   });
 });
 
-describe("credentials of SPEC §11 in rules", () => {
+describe("credentials of docs/reference.md §11 in rules", () => {
   it("domains come from X-Project-Domain-Id and X-User-Domain-Id (trusted headers)", async () => {
     const { owner, id } = await shared();
     const vars = {

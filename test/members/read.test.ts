@@ -3,7 +3,7 @@ import { addMember, admin, as, createImage, expectError, project } from "../help
 
 type MemberList = { members: Record<string, string>[]; schema: string };
 
-describe("GET /v2/images/{image_id}/members (SPEC §5.2)", () => {
+describe("GET /v2/images/{image_id}/members (docs/reference.md §5.2)", () => {
   it("owner and admin see every member, ordered by created_at then member_id", async () => {
     const owner = project("owner");
     const id = await createImage(owner);
@@ -93,7 +93,7 @@ describe("GET /v2/images/{image_id}/members (SPEC §5.2)", () => {
   });
 });
 
-describe("GET /v2/images/{image_id}/members/{member_id} (SPEC §5.3)", () => {
+describe("GET /v2/images/{image_id}/members/{member_id} (docs/reference.md §5.3)", () => {
   it("owner, that member and admin read the row", async () => {
     const owner = project("owner");
     const member = project("member");

@@ -10,7 +10,7 @@ async function sharedWith(member: string, visibility = "shared") {
   return { owner, id };
 }
 
-describe("PUT /v2/images/{image_id}/members/{member_id} (SPEC §5.4)", () => {
+describe("PUT /v2/images/{image_id}/members/{member_id} (docs/reference.md §5.4)", () => {
   it("the member sets any status, any transition; updated_at moves, created_at stays", async () => {
     const member = project("member");
     const { owner, id } = await sharedWith(member);
@@ -184,7 +184,7 @@ describe("PUT /v2/images/{image_id}/members/{member_id} (SPEC §5.4)", () => {
   });
 });
 
-describe("DELETE /v2/images/{image_id}/members/{member_id} (SPEC §5.5)", () => {
+describe("DELETE /v2/images/{image_id}/members/{member_id} (docs/reference.md §5.5)", () => {
   it("owner and admin remove members: 204, empty body, row gone", async () => {
     for (const remover of ["owner", "admin"]) {
       const member = project("member");
@@ -245,7 +245,7 @@ describe("DELETE /v2/images/{image_id}/members/{member_id} (SPEC §5.5)", () => 
   });
 });
 
-describe("what status changes (SPEC §5.6)", () => {
+describe("what status changes (docs/reference.md §5.6)", () => {
   it("a member in any status reads the image; only accepted shows in its default list", async () => {
     const member = project("member");
     const { id } = await sharedWith(member);

@@ -93,7 +93,7 @@ interface Cost {
   written: number;
 }
 
-/** An expiry a year ahead, at second precision (SPEC §12.1). */
+/** An expiry a year ahead, at second precision (docs/reference.md §12.1). */
 const inAYear = () => `${new Date(Date.now() + 365 * 86_400_000).toISOString().slice(0, 19)}Z`;
 
 const who = (p: string, roles = ["member", "reader"]): Who => ({ project: p, roles });

@@ -120,7 +120,7 @@ class PlanRun {
     return text;
   }
 
-  /** The Cron Trigger's handler (SPEC §12.1, §12.4) on the recording binding, at `at` (ms). */
+  /** The Cron Trigger's handler (docs/reference.md §12.1, §12.4) on the recording binding, at `at` (ms). */
   async purge(at: number): Promise<{ expired: number; records: number }> {
     const ctx = createExecutionContext();
     // The handler logs its report line; it is the value returned here, so it is checked as that.
@@ -308,14 +308,14 @@ describe("query plans: no full scan of images or image_members", () => {
   }, 60_000);
 });
 
-/** The marker a listing's `next` carries (SPEC §12.2, §12.4: opaque). */
+/** The marker a listing's `next` carries (docs/reference.md §12.2, §12.4: opaque). */
 const markerOf = (text: string) => {
   const next = json<{ next?: string }>(text).next;
   expect(next, `no next in ${text}`).toBeDefined();
   return new URLSearchParams((next as string).split("?")[1]).get("marker") as string;
 };
 
-/** Who in which role, for SPEC §12's routes. */
+/** Who in which role, for docs/reference.md §12's routes. */
 const sharingCast = () => ({
   owner: project("owner"),
   member: project("member"),
@@ -323,7 +323,7 @@ const sharingCast = () => ({
   other: project("other"),
 });
 
-describe("query plans of SPEC §12: no full scan of images, image_members or member_events", () => {
+describe("query plans of docs/reference.md §12: no full scan of images, image_members or member_events", () => {
   it("PATCH member and POST members with an expiry, on success and refusal", async () => {
     const run = new PlanRun();
     const { owner, member, other } = sharingCast();

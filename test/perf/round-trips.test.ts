@@ -5,7 +5,7 @@ import { countingDb, isContext, isWrite, rowsRead } from "./counting-db";
 
 /**
  * Issue 5 item 2: every member route costs exactly one D1 round trip, on success and on every
- * error path of SPEC §5; so do GET /v2/images/{id} and one page of GET /v2/images. Requests
+ * error path of docs/reference.md §5; so do GET /v2/images/{id} and one page of GET /v2/images. Requests
  * rejected before the database (body errors, 401) cost none. A round trip is one
  * first/all/run/raw of a statement, one batch, or one exec (test/perf/counting-db.ts).
  *
@@ -62,7 +62,7 @@ const memberCases: Case[] = [
       return add(id, who(owner, ["reader"]), { member_id: project("m") });
     },
   },
-  // POST /v2/images/{id}/members (SPEC §5.1)
+  // POST /v2/images/{id}/members (docs/reference.md §5.1)
   {
     route: "POST members",
     outcome: "200 added by the owner",
@@ -195,7 +195,7 @@ const memberCases: Case[] = [
     run: async () => add((await fixture()).id, who(null), { member_id: "m" }),
   },
 
-  // GET /v2/images/{id}/members (SPEC §5.2)
+  // GET /v2/images/{id}/members (docs/reference.md §5.2)
   {
     route: "GET members",
     outcome: "200 as the owner",
@@ -269,7 +269,7 @@ const memberCases: Case[] = [
     run: async () => callCounted("GET", `/v2/images/${(await fixture()).id}/members`, { who: who(null) }),
   },
 
-  // GET /v2/images/{id}/members/{member_id} (SPEC §5.3)
+  // GET /v2/images/{id}/members/{member_id} (docs/reference.md §5.3)
   {
     route: "GET member",
     outcome: "200 as the owner",
@@ -353,7 +353,7 @@ const memberCases: Case[] = [
     run: async () => callCounted("GET", `/v2/images/${(await fixture()).id}/members/m`),
   },
 
-  // PUT /v2/images/{id}/members/{member_id} (SPEC §5.4)
+  // PUT /v2/images/{id}/members/{member_id} (docs/reference.md §5.4)
   {
     route: "PUT member",
     outcome: "200 the member accepts",
@@ -517,7 +517,7 @@ const memberCases: Case[] = [
     run: async () => put((await fixture()).id, "m", who(null), { status: "accepted" }),
   },
 
-  // DELETE /v2/images/{id}/members/{member_id} (SPEC §5.5)
+  // DELETE /v2/images/{id}/members/{member_id} (docs/reference.md §5.5)
   {
     route: "DELETE member",
     outcome: "204 by the owner",
@@ -774,9 +774,9 @@ const imageCases: Case[] = [
   },
 ];
 
-// ------------------------------------------------------------------ SPEC §12
+// ------------------------------------------------------------------ docs/reference.md §12
 
-/** A time `seconds` from now, as SPEC §2 writes it. */
+/** A time `seconds` from now, as docs/reference.md §2 writes it. */
 const inSeconds = (seconds: number) => `${new Date(Date.now() + seconds * 1000).toISOString().slice(0, 19)}Z`;
 const PAST = "2000-01-01T00:00:00Z";
 
@@ -819,7 +819,7 @@ async function sharing() {
 }
 
 const sharingCases: Case[] = [
-  // PATCH /v2/images/{id}/members/{member_id} (SPEC §12.1)
+  // PATCH /v2/images/{id}/members/{member_id} (docs/reference.md §12.1)
   {
     route: "PATCH member",
     outcome: "200 the owner sets an expiry",
@@ -974,7 +974,7 @@ const sharingCases: Case[] = [
     run: async () => patch((await fixture()).id, "m", who(null), { expires_at: null }),
   },
 
-  // POST /v2/images/{id}/members with expires_at (SPEC §12.1)
+  // POST /v2/images/{id}/members with expires_at (docs/reference.md §12.1)
   {
     route: "POST members",
     outcome: "200 with an expiry",
@@ -1019,7 +1019,7 @@ const sharingCases: Case[] = [
     }),
   ),
 
-  // GET /v2/shares (SPEC §12.2)
+  // GET /v2/shares (docs/reference.md §12.2)
   {
     route: "GET shares",
     outcome: "200 a project's inbox and outbox",
@@ -1097,7 +1097,7 @@ const sharingCases: Case[] = [
     run: async () => callCounted("GET", "/v2/shares", { who: who(null) }),
   },
 
-  // POST /v2/shares (SPEC §12.3)
+  // POST /v2/shares (docs/reference.md §12.3)
   {
     route: "POST shares",
     outcome: "200 new and existing pairs",
@@ -1229,7 +1229,7 @@ const sharingCases: Case[] = [
       bulkRaw(who(project("owner")), JSON.stringify({ images: ["x".repeat(65 * 1024)], members: ["m"] })),
   },
 
-  // GET /v2/member-events (SPEC §12.4)
+  // GET /v2/member-events (docs/reference.md §12.4)
   {
     route: "GET member-events",
     outcome: "200 as the member",
@@ -1310,9 +1310,9 @@ function expectFolded(c: Case, sent: Counted) {
 }
 
 describe.each([
-  ["member routes (SPEC §5)", memberCases],
-  ["image routes (SPEC §8)", imageCases],
-  ["sharing routes (SPEC §12)", sharingCases],
+  ["member routes (docs/reference.md §5)", memberCases],
+  ["image routes (docs/reference.md §8)", imageCases],
+  ["sharing routes (docs/reference.md §12)", sharingCases],
 ])("round trips per request: %s", (_, cases) => {
   it.each(cases)("$route $outcome: $trips", async (c) => {
     const sent = await c.run();
@@ -1405,7 +1405,7 @@ describe("the counting binding", () => {
 // ------------------------------------------------------------------ rows read (D1 meta.rows_read)
 
 /**
- * What the round trips of SPEC §12's routes cost inside D1: `meta.rows_read` (what D1 bills and
+ * What the round trips of docs/reference.md §12's routes cost inside D1: `meta.rows_read` (what D1 bills and
  * what bounds a query's time), as the counting binding sees it on each D1Result. The budget
  * below was set from measured figures with a margin (a test that exceeds it shows its figures):
  * a page must not read the caller's whole share history.
@@ -1418,7 +1418,7 @@ describe("the counting binding", () => {
 const SHARES_PAGE_BUDGET = 600;
 const EVENTS_PAGE_BUDGET = 100;
 
-describe("rows read by SPEC §12's routes", () => {
+describe("rows read by docs/reference.md §12's routes", () => {
   it("the counting binding reports D1's rows_read for all(), run() and batch()", async () => {
     const counting = countingDb(env.DB);
     await counting.db.prepare("SELECT ?1 AS v").bind(1).all();
@@ -1484,7 +1484,7 @@ describe("rows read by SPEC §12's routes", () => {
   }, 120_000);
 
   /**
-   * An admin lists every membership (SPEC §12.2); src/shares/store.ts means its page to be "one
+   * An admin lists every membership (docs/reference.md §12.2); src/shares/store.ts means its page to be "one
    * walk of image_members_by_created", which stops after the page. So a page costs about what a
    * project's inbox page costs, however many memberships the database holds.
    */

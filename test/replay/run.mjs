@@ -2,7 +2,7 @@
 // Differential replay: the same scripted requests against OpenStack Glance 25 (Debian's glance-api)
 // and glance-edge (`npm run serve`), both on 127.0.0.1 with trusted identity headers and fresh
 // databases, compared request by request. Prints every difference grouped by cause, writes JSON
-// to test/replay/results/, and exits 1 if any difference is not one of SPEC §10's deliberate ones
+// to test/replay/results/, and exits 1 if any difference is not one of docs/reference.md §10's deliberate ones
 // (lib/allowlist.mjs), 2 if the replay itself could not run.
 //
 //   node test/replay/run.mjs [--mode legacy|secure-rbac|both] [--keep]
@@ -413,7 +413,7 @@ async function runMode(mode, edgeBuild) {
     }
   });
 
-  // 6. The deliberate differences of SPEC §10 that a request can show, so that the allow-list is
+  // 6. The deliberate differences of docs/reference.md §10 that a request can show, so that the allow-list is
   //    checked against what both services really answer.
   log(`${mode}: deliberate differences`);
   const bare = pool("shared-bare", "active");

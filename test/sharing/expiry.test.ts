@@ -15,7 +15,7 @@ import {
 } from "../helpers";
 
 /**
- * SPEC §12.1, expiring memberships: POST takes `expires_at`, PATCH …/members/{member_id} sets or
+ * docs/reference.md §12.1, expiring memberships: POST takes `expires_at`, PATCH …/members/{member_id} sets or
  * clears it (rule set_member_expiry), and from that second on the membership is gone for every
  * purpose, decided by the database at request time.
  */
@@ -27,7 +27,7 @@ declare global {
 
 const stamp = (ms: number) => `${new Date(ms).toISOString().slice(0, 19)}Z`;
 const inDays = (days: number) => stamp(Date.now() + days * 86_400_000);
-/** Now plus ten calendar years (as SPEC's "at most 10 years ahead" counts them), plus `delta` ms. */
+/** Now plus ten calendar years (as the reference's "at most 10 years ahead" counts them), plus `delta` ms. */
 function tenYears(delta: number) {
   const d = new Date();
   d.setUTCFullYear(d.getUTCFullYear() + 10);
@@ -102,7 +102,7 @@ const memberIds = async (res: Response) => {
   return ((await res.json()) as { members: Member[] }).members.map((m) => m.member_id);
 };
 
-describe("POST with expires_at (SPEC §12.1)", () => {
+describe("POST with expires_at (docs/reference.md §12.1)", () => {
   it("200: the member object carries expires_at after updated_at; stored, shown, listed, recorded", async () => {
     const owner = project("owner");
     const member = project("member");
@@ -229,7 +229,7 @@ describe("POST with expires_at (SPEC §12.1)", () => {
   });
 });
 
-describe("PATCH /v2/images/{image_id}/members/{member_id} (SPEC §12.1)", () => {
+describe("PATCH /v2/images/{image_id}/members/{member_id} (docs/reference.md §12.1)", () => {
   it("sets, changes and clears expires_at; status and created_at stay, updated_at moves", async () => {
     const { owner, member, id } = await shared();
     await accept(id, member);
@@ -308,7 +308,7 @@ describe("PATCH /v2/images/{image_id}/members/{member_id} (SPEC §12.1)", () => 
           }
         }
       }
-      // A member without roles fails get_image first: the bare 404 of every member route (SPEC §11).
+      // A member without roles fails get_image first: the bare 404 of every member route (docs/reference.md §11).
       const res = await as(member, []).patchJson(path(id, member), { expires_at: inDays(1) });
       await expectError(res, 404, "The resource could not be found.");
     });
@@ -348,7 +348,7 @@ describe("PATCH /v2/images/{image_id}/members/{member_id} (SPEC §12.1)", () => 
     });
   }
 
-  it("a body that is empty or not JSON: 400 as on every member route (SPEC §2)", async () => {
+  it("a body that is empty or not JSON: 400 as on every member route (docs/reference.md §2)", async () => {
     const { owner, member, id } = await shared();
     await unchanged(async () => {
       for (const [raw, message] of [
@@ -409,7 +409,7 @@ describe("PATCH /v2/images/{image_id}/members/{member_id} (SPEC §12.1)", () => 
   });
 });
 
-describe("an expired membership is gone for every purpose (SPEC §12.1)", () => {
+describe("an expired membership is gone for every purpose (docs/reference.md §12.1)", () => {
   it("for the member: the image and its member routes answer 404, its image list lacks it", async () => {
     const { member, id } = await shared();
     await accept(id, member);
@@ -522,7 +522,7 @@ describe("an expired membership is gone for every purpose (SPEC §12.1)", () => 
     const vars = {
       POLICY_OVERRIDES: JSON.stringify({ get_image: "project_id:%(member_id)s or project_id:%(owner)s" }),
     };
-    // get_image failing on an image the database shows: Glance's bare 404 (SPEC §11).
+    // get_image failing on an image the database shows: Glance's bare 404 (docs/reference.md §11).
     const hidden = "The resource could not be found.";
     const stranger = as(project(), undefined, vars);
     await expectError(await stranger.get(`/v2/images/${id}`), 404, hidden);
@@ -687,7 +687,7 @@ function violations(files: Record<string, string>): string[] {
   return found;
 }
 
-describe("no statement of src/ reads image_members past the expiry (SPEC §12.1)", () => {
+describe("no statement of src/ reads image_members past the expiry (docs/reference.md §12.1)", () => {
   const sources = import.meta.glob("../../src/**/*.ts", { query: "?raw", import: "default", eager: true });
 
   it("the check finds what it must", () => {
@@ -747,7 +747,7 @@ describe("no statement of src/ reads image_members past the expiry (SPEC §12.1)
   });
 });
 
-describe("GET /v2/schemas/member declares expires_at (SPEC §6, §12.1)", () => {
+describe("GET /v2/schemas/member declares expires_at (docs/reference.md §6, §12.1)", () => {
   it("equals spec/schemas/member.json", async () => {
     const res = await as(project()).get("/v2/schemas/member");
     expect(res.status).toBe(200);

@@ -16,7 +16,7 @@ import {
 } from "../helpers";
 
 /**
- * GET /v2/member-events (SPEC §12.4): every membership change appends one record in the same
+ * GET /v2/member-events (docs/reference.md §12.4): every membership change appends one record in the same
  * transaction as the change, readable newest first by the member and the image's owner (at the
  * time), all of them by an admin.
  */
@@ -35,7 +35,7 @@ const RECORD_KEYS = [
   "actor",
   "request_id",
 ];
-// Written out here, not imported: the texts SPEC and the schema promise.
+// Written out here, not imported: the texts reference and the schema promise.
 const SINCE_MESSAGE = "Invalid since: must be a time in the form YYYY-MM-DDThh:mm:ssZ.";
 const UNAVAILABLE_TEXT = "The server is currently unavailable. Please try again at a later time.";
 
@@ -78,7 +78,7 @@ async function ok(w: Who, method: string, path: string, body?: unknown, headers?
   return r;
 }
 
-/** One page of records as `w`, checked for SPEC §12.4's shape. */
+/** One page of records as `w`, checked for docs/reference.md §12.4's shape. */
 async function list(w: Who, query = "", vars?: Partial<Cloudflare.Env>): Promise<Page> {
   const res = await call("GET", `/v2/member-events${query}`, { who: w, vars });
   const text = await res.text();
@@ -151,7 +151,7 @@ async function liveRows(image: string) {
 const contextRows = async () =>
   (await env.DB.prepare("SELECT COUNT(*) AS n FROM change_context").first<{ n: number }>())?.n;
 
-describe("a record for every change (SPEC §12.4)", () => {
+describe("a record for every change (docs/reference.md §12.4)", () => {
   it("add, PUT, PATCH (set and clear), DELETE: one record each, every field", async () => {
     const owner = project("owner");
     const m = project("member");
@@ -1040,7 +1040,7 @@ describe("refused changes write no record", () => {
 /** A D1 whose batches run with the last statement (change_context's cleanup) failing. */
 function failingCleanup(real: D1Database) {
   let batches = 0;
-  // The binding and its sessions (each request runs in one, SPEC §13) fail alike.
+  // The binding and its sessions (each request runs in one, docs/reference.md §13) fail alike.
   const wrap = <B extends D1Database | D1DatabaseSession>(binding: B): B =>
     new Proxy(binding, {
       get(target, key) {

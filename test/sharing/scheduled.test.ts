@@ -7,7 +7,7 @@ import { faultyD1 } from "../hardening/faulty-d1";
 import { call, createImage, dump, EVENT_KEYS, project, recordingQueue, rid, type Who } from "../helpers";
 
 /**
- * The Cron Trigger (SPEC §12.1, §12.4): at its scheduledTime it purges the memberships expired
+ * The Cron Trigger (docs/reference.md §12.1, §12.4): at its scheduledTime it purges the memberships expired
  * by then, each with one §9 image.member.delete event and one `expire` record (no actor, no
  * request), in bounded batches; then the audit records older than AUDIT_RETENTION_DAYS.
  *

@@ -17,7 +17,7 @@ import {
 } from "../helpers";
 
 /**
- * GET /v2/shares and POST /v2/shares (SPEC §12.2, §12.3). Expected share objects are built from
+ * GET /v2/shares and POST /v2/shares (docs/reference.md §12.2, §12.3). Expected share objects are built from
  * the test's own knowledge of the images and, for timestamps, from the image_members row.
  */
 
@@ -111,7 +111,7 @@ async function share(img: Img, member: string, status: string, visibility?: stri
   };
 }
 
-/** SPEC §12.2's order, written independently of the SQL: created_at, image_id, member_id. */
+/** docs/reference.md §12.2's order, written independently of the SQL: created_at, image_id, member_id. */
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const byKey = (a: Share, b: Share) =>
   cmp(a.created_at, b.created_at) || cmp(a.image_id, b.image_id) || cmp(a.member_id, b.member_id);
@@ -127,7 +127,7 @@ async function okJson<T>(res: Response): Promise<T> {
   return JSON.parse(text) as T;
 }
 
-/** A listing that is the last page: exactly these shares, in SPEC order, no `next`. */
+/** A listing that is the last page: exactly these shares, in reference order, no `next`. */
 async function expectShares(res: Response, expected: Share[], first: string): Promise<SharesBody> {
   const body = await okJson<SharesBody>(res);
   expect(body).toStrictEqual({ shares: [...expected].sort(byKey), first, schema: SCHEMA });
@@ -173,7 +173,7 @@ async function world() {
   return { owner, member, third, other, A, B, C };
 }
 
-describe("GET /v2/shares: who sees what (SPEC §12.2)", () => {
+describe("GET /v2/shares: who sees what (docs/reference.md §12.2)", () => {
   it("a non-admin sees its inbox (every status) and what it shared, nothing else", async () => {
     const w = await world();
     // member: its inbox (A pending, B rejected) and what it shared (C → other); not third's row of A.
@@ -262,7 +262,7 @@ describe("GET /v2/shares: who sees what (SPEC §12.2)", () => {
     );
   });
 
-  it("share objects: keys in SPEC order; expires_at only when set, last", async () => {
+  it("share objects: keys in reference order; expires_at only when set, last", async () => {
     const owner = project("owner");
     const A = await image(owner);
     const until = future(3);
@@ -356,7 +356,7 @@ describe("GET /v2/shares: who sees what (SPEC §12.2)", () => {
   });
 });
 
-describe("GET /v2/shares: filters (SPEC §12.2)", () => {
+describe("GET /v2/shares: filters (docs/reference.md §12.2)", () => {
   it("member_id, owner, image_id (any case) and status narrow the caller's listing", async () => {
     const w = await world();
     // The owner's listing, one member.
@@ -464,7 +464,7 @@ describe("GET /v2/shares: filters (SPEC §12.2)", () => {
   });
 });
 
-describe("GET /v2/shares: order and pages (SPEC §12.2)", () => {
+describe("GET /v2/shares: order and pages (docs/reference.md §12.2)", () => {
   /** Memberships with chosen created_at, so that time, image id and member id all decide. */
   async function seeded() {
     const owner = project("pager");
@@ -585,7 +585,7 @@ describe("GET /v2/shares: order and pages (SPEC §12.2)", () => {
   });
 });
 
-describe("GET /v2/shares: rule get_shares (SPEC §11, §12.2)", () => {
+describe("GET /v2/shares: rule get_shares (docs/reference.md §11, §12.2)", () => {
   const DENY = { POLICY_OVERRIDES: JSON.stringify({ get_shares: "!" }) };
 
   it("secure-rbac: a caller without reader (or admin) is 403", async () => {
@@ -705,7 +705,7 @@ async function bulkShare(img: Img, member: string, status: string, created: bool
 const postShares = (who: Who, body: unknown, vars?: Partial<Cloudflare.Env>) =>
   call("POST", "/v2/shares", { who, body, vars });
 
-describe("POST /v2/shares: what it creates (SPEC §12.3)", () => {
+describe("POST /v2/shares: what it creates (docs/reference.md §12.3)", () => {
   it("creates every missing pair as pending, leaves existing ones, answers in request order", async () => {
     const owner = project("owner");
     const a = project("a");
@@ -740,7 +740,7 @@ describe("POST /v2/shares: what it creates (SPEC §12.3)", () => {
       await bulkShare(I2, a, "pending", false),
       await bulkShare(I2, b, "pending", false),
     ]);
-    // Each member sees the image (SPEC §4: a membership in any status makes it visible).
+    // Each member sees the image (docs/reference.md §4: a membership in any status makes it visible).
     expect((await as(a).get(`/v2/images/${I2.id}`)).status).toBe(200);
   });
 
@@ -791,7 +791,7 @@ describe("POST /v2/shares: what it creates (SPEC §12.3)", () => {
     expect(shares[0]).not.toHaveProperty("expires_at");
     expect(shares[1]?.expires_at).toBe(until);
     expect(Object.keys(shares[1] ?? {})).toEqual([...SHARE_KEYS, "expires_at", "created"]);
-    // The member object says so too (SPEC §12.1).
+    // The member object says so too (docs/reference.md §12.1).
     const shown = await okJson<Record<string, unknown>>(
       await as(owner).get(`/v2/images/${I.id}/members/new`),
     );
@@ -896,7 +896,7 @@ describe("POST /v2/shares: what it creates (SPEC §12.3)", () => {
   });
 });
 
-describe("POST /v2/shares: all or nothing (SPEC §12.3)", () => {
+describe("POST /v2/shares: all or nothing (docs/reference.md §12.3)", () => {
   const MEMBERS = ["m1", "m2", "m3"];
 
   /** Five images of `owner`, the third replaced by `bad`; asserts the answer and that nothing changed. */
@@ -1135,7 +1135,7 @@ describe("POST /v2/shares: all or nothing (SPEC §12.3)", () => {
   });
 });
 
-describe("POST /v2/shares: bodies (SPEC §12.3, §2)", () => {
+describe("POST /v2/shares: bodies (docs/reference.md §12.3, §2)", () => {
   it("bad bodies: 400 with the exact text, nothing written", async () => {
     const owner = project("owner");
     const I = (await image(owner)).id;
@@ -1222,7 +1222,7 @@ describe("POST /v2/shares: bodies (SPEC §12.3, §2)", () => {
     expect(shares.map((s) => [s.member_id, s.created])).toEqual([["edge", true]]);
   });
 
-  it("errors are plain text when JSON is not asked for (SPEC §2)", async () => {
+  it("errors are plain text when JSON is not asked for (docs/reference.md §2)", async () => {
     const owner = project("owner");
     const res = await call("POST", "/v2/shares", {
       who: { project: owner },
@@ -1235,7 +1235,7 @@ describe("POST /v2/shares: bodies (SPEC §12.3, §2)", () => {
   });
 });
 
-describe("POST /v2/shares: notifications and records (SPEC §9, §12.4)", () => {
+describe("POST /v2/shares: notifications and records (docs/reference.md §9, §12.4)", () => {
   it("one image.member.create event per created membership, none for existing ones", async () => {
     const { queue, sent, calls } = recordingQueue();
     const owner = project("owner");
@@ -1387,7 +1387,7 @@ describe("POST /v2/shares: notifications and records (SPEC §9, §12.4)", () => 
   });
 });
 
-describe("POST /v2/shares: races (SPEC §12.3, §10.5)", () => {
+describe("POST /v2/shares: races (docs/reference.md §12.3, §10.5)", () => {
   it("concurrent bulk shares and single adds never exceed the quota nor duplicate a row", async () => {
     const QUOTA = 5;
     const vars = { IMAGE_MEMBER_QUOTA: String(QUOTA) };

@@ -3,7 +3,7 @@ import { prefersJson } from "../../src/http/negotiate";
 import { decodeMarker, encodeMarker, limitParam } from "../../src/http/paging";
 import { NEGOTIATION } from "../helpers";
 
-/** The pure parts of src/http: error negotiation (SPEC §2) and SPEC §12's keyset pages. */
+/** The pure parts of src/http: error negotiation (docs/reference.md §2) and docs/reference.md §12's keyset pages. */
 
 describe("prefersJson: JSON only when it wins outright over text/html (webob's order)", () => {
   // biome-ignore format: a table
@@ -24,7 +24,7 @@ describe("prefersJson: JSON only when it wins outright over text/html (webob's o
   });
 });
 
-describe("markers (SPEC §12.2, §12.4): opaque base64url of the page's last sort key", () => {
+describe("markers (docs/reference.md §12.2, §12.4): opaque base64url of the page's last sort key", () => {
   it.each([
     [
       ["2024-01-01T00:00:00Z", 42],
@@ -68,7 +68,7 @@ describe("markers (SPEC §12.2, §12.4): opaque base64url of the page's last sor
   });
 });
 
-describe("limit (SPEC §12: default 25 is the route's, at most 1000)", () => {
+describe("limit (docs/reference.md §12: default 25 is the route's, at most 1000)", () => {
   // biome-ignore format: a table
   const cases: [unknown, number | undefined | string][] = [
     [undefined, undefined],

@@ -4,7 +4,7 @@ import { applyPatch, type Change, parseChanges } from "../../src/images/patch";
 import type { ImageDocument, PatchOp } from "../../src/images/schemas";
 
 /**
- * src/images/patch.ts (SPEC §8 PATCH): what Glance's deserializer refuses in each change before
+ * src/images/patch.ts (docs/reference.md §8 PATCH): what Glance's deserializer refuses in each change before
  * any lookup, and how the changes apply to an image document, in order.
  */
 

@@ -24,9 +24,9 @@ import type { ImageFacts } from "../../src/policy/steps";
 import { creds, IMAGE, image, MEMBER, OWNER, outcome, policy, type Roles, STRANGER } from "./rule-fixtures";
 
 /**
- * src/images/rules.ts: each image route's checks in Glance's order (SPEC §4, §8, §11), the first
+ * src/images/rules.ts: each image route's checks in Glance's order (docs/reference.md §4, §8, §11), the first
  * refusal, and what Glance checks of a request and an image's state before any rule. Expected
- * answers are written out here from SPEC and Glance, not taken from src.
+ * answers are written out here from reference and Glance, not taken from src.
  */
 
 const ask = { image: IMAGE };

@@ -99,7 +99,7 @@ describe("keystone strategy: the caller", () => {
       userId: "u-1",
       roles: ["member", "reader"],
       isAdmin: false,
-      // SPEC §11's project_domain_id and user_domain_id credentials.
+      // docs/reference.md §11's project_domain_id and user_domain_id credentials.
       projectDomainId: "default",
       userDomainId: "default",
       scope: "project",

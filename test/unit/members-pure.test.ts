@@ -6,7 +6,7 @@ import { sendMemberEvents } from "../../src/notify";
 import { EVENT_KEYS, recordingQueue } from "../helpers";
 
 /**
- * The pure parts of the member routes: SPEC §12.1's expiry, SPEC §3's member ids, and SPEC §9's
+ * The pure parts of the member routes: docs/reference.md §12.1's expiry, docs/reference.md §3's member ids, and docs/reference.md §9's
  * notifications (their shape, and how they are handed to a Queue).
  */
 
@@ -14,7 +14,7 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-describe("timestamps and expiries (SPEC §2, §12.1)", () => {
+describe("timestamps and expiries (docs/reference.md §2, §12.1)", () => {
   const NOW = Date.UTC(2030, 0, 1);
   // biome-ignore format: a table
   const cases: [unknown, string | null][] = [
@@ -53,7 +53,7 @@ describe("timestamps and expiries (SPEC §2, §12.1)", () => {
   });
 });
 
-describe("PATCH …/members/{m} bodies (SPEC §12.1)", () => {
+describe("PATCH …/members/{m} bodies (docs/reference.md §12.1)", () => {
   const FORM =
     'Expected a change in the form: {"expires_at": "YYYY-MM-DDThh:mm:ssZ"} or {"expires_at": null}';
   const inAnHour = `${new Date(Date.now() + 3_600_000).toISOString().slice(0, 19)}Z`;
@@ -74,7 +74,7 @@ describe("PATCH …/members/{m} bodies (SPEC §12.1)", () => {
   });
 });
 
-describe("member ids (SPEC §3)", () => {
+describe("member ids (docs/reference.md §3)", () => {
   // biome-ignore format: a table
   const cases: [unknown, string | null][] = [
     ["p", null],
@@ -105,7 +105,7 @@ const row = (member: string, status: MemberRow["status"] = "pending"): MemberRow
   expires_at: null,
 });
 
-describe("member events (SPEC §9): Glance's notification shape", () => {
+describe("member events (docs/reference.md §9): Glance's notification shape", () => {
   const at = new Date("2026-11-26T20:02:40.123Z");
 
   it("an update: oslo.messaging's timestamp, the row as payload, not deleted", () => {

@@ -19,9 +19,9 @@ import {
 import { creds, IMAGE, image, MEMBER, OWNER, outcome, policy, type Roles, STRANGER } from "./rule-fixtures";
 
 /**
- * src/members/rules.ts: each member route's checks in Glance's order (SPEC §4, §5, §11), and the
+ * src/members/rules.ts: each member route's checks in Glance's order (docs/reference.md §4, §5, §11), and the
  * answer of the first that fails, for an image, a caller and a rule set, without HTTP or D1.
- * The expected answers are written out here from SPEC and Glance, not taken from src.
+ * The expected answers are written out here from reference and Glance, not taken from src.
  */
 
 const ask = { image: { raw: IMAGE, id: IMAGE }, member: MEMBER };
@@ -116,7 +116,7 @@ const ROWS: Row[] = [
   ["DELETE_AFTER_ROW", "secure-rbac", "owner", "reader", "shared", [403, na("delete_member")]],
   ["DELETE_AFTER_ROW", "secure-rbac", "member", "member", "shared", [403, na("delete_member")]],
   ["DELETE_AFTER_ROW", "secure-rbac", "member", "none", "shared", [404, HIDDEN]],
-  // PATCH …/members/{m} (SPEC §12.1): refused as PUT is, with its own rule.
+  // PATCH …/members/{m} (docs/reference.md §12.1): refused as PUT is, with its own rule.
   ["SET_EXPIRY", "secure-rbac", "owner", "member", "shared", null],
   ["SET_EXPIRY", "secure-rbac", "owner", "reader", "shared", [403, na("set_member_expiry")]],
   ["SET_EXPIRY", "secure-rbac", "member", "member", "shared", [403, na("set_member_expiry")]],

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { runCli } from "../../src/policy/cli";
 
-/** The operator tool (SPEC §11): `npm run policy -- rules|lint|check`. */
+/** The operator tool (docs/reference.md §11): `npm run policy -- rules|lint|check`. */
 function run(
   argv: string[],
   vars: { POLICY_DEFAULTS?: string; POLICY_OVERRIDES?: string } = {},

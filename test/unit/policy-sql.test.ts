@@ -11,7 +11,7 @@ import { loadPolicy } from "../../src/policy/policy";
 import { reduce, sqlText } from "../../src/policy/sql";
 
 /**
- * SPEC §11 "Atomic": a rule guards a write as SQL (src/policy/sql.ts) and explains a refusal as
+ * docs/reference.md §11 "Atomic": a rule guards a write as SQL (src/policy/sql.ts) and explains a refusal as
  * an evaluation of the row read (src/policy/evaluate.ts). They must agree on every row: here
  * both run over generated check strings, images, memberships (live or expired) and credentials,
  * the SQL against the real migrated D1.
@@ -80,7 +80,7 @@ const creds: fc.Arbitrary<Credentials> = fc
     is_admin: r.includes("admin"),
   }));
 
-/** A membership may have expired (SPEC §12.1): then it is none, for the evaluation and the SQL. */
+/** A membership may have expired (docs/reference.md §12.1): then it is none, for the evaluation and the SQL. */
 const EXPIRIES = [null, "2999-01-01T00:00:00Z", "2000-01-01T00:00:00Z"] as const;
 const live = (m: { expires_at: string | null }) =>
   m.expires_at === null || Date.parse(m.expires_at) > Date.now();

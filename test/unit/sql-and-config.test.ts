@@ -28,7 +28,7 @@ describe("constraint violations, as D1 words them", () => {
 });
 
 describe("now, flag", () => {
-  it("now is UTC to the second, as SPEC §2 writes times", () => {
+  it("now is UTC to the second, as docs/reference.md §2 writes times", () => {
     vi.useFakeTimers();
     vi.setSystemTime(new Date("2026-05-06T07:08:09.999Z"));
     expect(now()).toBe("2026-05-06T07:08:09Z");

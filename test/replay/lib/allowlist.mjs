@@ -1,4 +1,4 @@
-// SPEC §10's deliberate differences, as the replay observes them. A difference is accepted only
+// docs/reference.md §10's deliberate differences, as the replay observes them. A difference is accepted only
 // when one of these entries explains it; each names the §10 item it stands for and checks the
 // exact shape of that difference, so that anything else still fails the run.
 import { isDeepStrictEqual } from "node:util";

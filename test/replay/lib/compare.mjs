@@ -1,5 +1,5 @@
 // Reading and comparing the two services' answers: status, Content-Type family, error message
-// (from either error form, SPEC §2, without Glance's `<br /><br />` residue, §10.3), success JSON
+// (from either error form, docs/reference.md §2, without Glance's `<br /><br />` residue, §10.3), success JSON
 // with timestamps, request ids and checksums normalised, and lists as sets.
 import { isDeepStrictEqual } from "node:util";
 
@@ -138,7 +138,7 @@ function show(v) {
   return s === undefined ? "undefined" : s.length > 120 ? `${s.slice(0, 119)}…` : s;
 }
 
-/** Key order of an object when both have the same keys in a different order (SPEC §5, §8). */
+/** Key order of an object when both have the same keys in a different order (docs/reference.md §5, §8). */
 function keyOrder(g, e, what) {
   if (!g || !e || typeof g !== "object" || typeof e !== "object" || Array.isArray(g)) return [];
   const gk = Object.keys(g);
@@ -165,7 +165,7 @@ export function compareAnswers(g, e, kind) {
       // Same words, different wrapping: Glance's `<br /><br />` and whitespace residue (§10.3).
       aspects.push(`message residue: glance ${show(g.rawMessage)} / edge ${show(e.rawMessage)}`);
     }
-    // The JSON error form: exactly message, code, title (SPEC §2).
+    // The JSON error form: exactly message, code, title (docs/reference.md §2).
     if (g.form === "json" && e.form === "json" && g.status === e.status) {
       if (g.code !== e.code) aspects.push(`error code: glance ${show(g.code)} / edge ${show(e.code)}`);
       if (g.title !== e.title) aspects.push(`error title: glance ${show(g.title)} / edge ${show(e.title)}`);

@@ -53,7 +53,7 @@ export function identityHeaders(c) {
 /**
  * Image fixtures, all owned by project A. `b`: B's membership status (none = B is a stranger);
  * `e`: E is a pending member too (so that B has an "other's row" to ask about). `shared-bare` is
- * the shared twin of `private` (no members at all): SPEC §10.2 says glance-edge answers on a
+ * the shared twin of `private` (no members at all): docs/reference.md §10.2 says glance-edge answers on a
  * private image what Glance answers on a shared one, and the allow-list checks exactly that.
  */
 export const FIXTURES = {
@@ -65,7 +65,7 @@ export const FIXTURES = {
   public: { visibility: "public", b: null, e: false },
   community: { visibility: "community", b: null, e: false },
   // Hybrids: private on glance-edge, shared on Glance, with the same memberships. Glance 25 cannot
-  // hold members of a private image; SPEC §10.2/§11 say a member of a private image is a member
+  // hold members of a private image; docs/reference.md §10.2/§11 say a member of a private image is a member
   // for every rule, so glance-edge must answer here what Glance answers for the shared image
   // (apart from the image's own `visibility`). Created after the image lists, which they would skew.
   "private-pending": { visibility: "private", glanceVisibility: "shared", b: "pending", e: true },
@@ -84,7 +84,7 @@ export function uuidFor(name) {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
-/** Half the requests ask for JSON errors, half send no Accept (SPEC §2's two error forms). */
+/** Half the requests ask for JSON errors, half send no Accept (docs/reference.md §2's two error forms). */
 export function acceptFor(caseName) {
   const h = createHash("sha256").update(caseName).digest();
   return h[0] % 2 === 0 ? "application/json" : null;
