@@ -6,7 +6,7 @@ import { prefersJson } from "./negotiate";
  * The statuses this API answers with, and their reason phrases in error bodies (docs/reference.md §2: 413 is
  * "Request Entity Too Large"). A status outside this list does not compile.
  */
-const REASONS = {
+export const REASONS = {
   400: "Bad Request",
   401: "Unauthorized",
   403: "Forbidden",

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import pkg from "../../package.json";
+import { type ErrorStatus, REASONS } from "../http/errors";
 import { type JsonSchema, SCHEMAS } from "./components";
 import { asJson, ROUTES, type Route } from "./routes";
 
@@ -8,22 +9,6 @@ import { asJson, ROUTES, type Route } from "./routes";
  * z.toJSONSchema: OpenAPI 3.1 schemas are JSON Schema 2020-12, which zod writes natively, so no
  * OpenAPI library stands between the validators and the document. Built once per isolate.
  */
-
-/** Reason phrases as the error bodies carry them (src/http/errors.ts). */
-const REASONS: Record<number, string> = {
-  400: "Bad Request",
-  401: "Unauthorized",
-  403: "Forbidden",
-  404: "Not Found",
-  405: "Method Not Allowed",
-  409: "Conflict",
-  410: "Gone",
-  413: "Request Entity Too Large",
-  415: "Unsupported Media Type",
-  429: "Too Many Requests",
-  500: "Internal Server Error",
-  503: "Service Unavailable",
-};
 
 /** What each error means across routes; the operation's description says when it applies. */
 const ERROR_MEANING: Record<number, string> = {
@@ -75,7 +60,7 @@ function errorResponse(status: number): JsonSchema {
   if (status === 415) headers["Accept-Patch"] = headerRef("AcceptPatch");
   if (status === 429 || status === 503) headers["Retry-After"] = headerRef("RetryAfter");
   return {
-    description: `${REASONS[status]}: ${ERROR_MEANING[status]}`,
+    description: `${REASONS[status as ErrorStatus]}: ${ERROR_MEANING[status]}`,
     headers,
     content: {
       "application/json": { schema: { $ref: "#/components/schemas/Error" } },
