@@ -55,8 +55,14 @@ const C = identity("proj-c");
 const E = identity("proj-e");
 const ADMIN = identity("proj-admin", "admin,member,reader");
 const JSON_TYPE = { "Content-Type": "application/json", Accept: "application/json" };
+/**
+ * Member ids whose name in the transcript depends on arrival order (which of n concurrent adds
+ * the quota let in), by the server being talked to: each is recorded under a stable alias.
+ */
+let aliases = new Map();
 const mask = (text) =>
-  text
+  [...aliases]
+    .reduce((t, [id, alias]) => t.replaceAll(`"${id}"`, `"${alias}"`), text)
     .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/g, "<time>")
     .replace(/http:\/\/127\.0\.0\.1:\d+/g, "<base>");
 
@@ -70,8 +76,27 @@ async function call(base, method, path, headers, body) {
   const type = r.headers.get("content-type") ?? "";
   const text = type.startsWith("application/octet-stream")
     ? `<${buf.length} bytes, md5 ${r.headers.get("content-md5")}>`
-    : mask(new TextDecoder().decode(buf));
+    : mask(memberOrder(new TextDecoder().decode(buf)));
   return `${r.status} ${type}\n${text}`;
+}
+
+/**
+ * A member list's order hangs on the second each row was added in (created_at, then member_id),
+ * which two runs of the script need not share. So each server's order is checked against its own
+ * timestamps, and the rows are compared sorted by member_id.
+ */
+function memberOrder(text) {
+  let doc;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return text;
+  }
+  if (!Array.isArray(doc?.members)) return text;
+  const key = (m) => `${m.created_at}\u0000${m.member_id}`;
+  const ordered = doc.members.every((m, i, all) => i === 0 || key(all[i - 1]) < key(m));
+  doc.members.sort((x, y) => (x.member_id < y.member_id ? -1 : 1));
+  return `${ordered ? "" : "NOT IN (created_at, member_id) ORDER: "}${JSON.stringify(doc)}`;
 }
 
 /** The scripted sequence: returns [label, recorded answer] pairs, concurrent ones sorted. */
@@ -82,6 +107,19 @@ async function script(base) {
   const race = async (label, requests) => {
     const answers = await Promise.all(requests.map((args) => call(base, ...args)));
     out.push([label, answers.sort().join("\n---\n")]);
+  };
+  /**
+   * As race, for adds of distinct members of which the quota lets some in: which ones is up to
+   * arrival order, so the winners are named <winner-0>… (in member_id order) from here on.
+   */
+  const raceForPlaces = async (label, requests) => {
+    const answers = await Promise.all(requests.map((args) => call(base, ...args)));
+    const winners = answers
+      .filter((a) => a.startsWith("200 "))
+      .map((a) => JSON.parse(a.slice(a.indexOf("\n") + 1)).member_id)
+      .sort();
+    for (const [k, id] of winners.entries()) aliases.set(id, `<winner-${k}>`);
+    out.push([label, answers.map(mask).sort().join("\n---\n")]);
   };
   const members = (id) => `/v2/images/${id}/members`;
   const img = (id, extra = {}) => ({ id, disk_format: "raw", container_format: "bare", ...extra });
@@ -129,7 +167,7 @@ async function script(base) {
     { ...A, "Content-Type": "application/json" },
     { member_id: "proj-e" },
   );
-  await race(
+  await raceForPlaces(
     "8 concurrent distinct adds, quota 3",
     Array.from({ length: 8 }, (_, i) => [
       "POST",
@@ -336,7 +374,9 @@ let failures = 0;
 let compared = 0; // answers compared, each one check of the closing summary line
 const transcripts = {};
 const finals = {};
+const aliasesOf = {};
 for (const [i, d1] of ["lean", "miniflare"].entries()) {
+  aliases = aliasesOf[d1] = new Map();
   const server = await start(`serve-${d1}`, serve(d1, i === 0));
   log(`faithful: ${d1} D1 up on ${server.base}`);
   transcripts[d1] = await script(server.base);
@@ -362,6 +402,7 @@ if (!opt["no-dev"]) {
     "IMAGE_MEMBER_QUOTA:3",
   ]);
   log(`faithful: npm start (wrangler dev) up on ${dev.base}, lean server's persist dir`);
+  aliases = aliasesOf.lean;
   const seen = await reads(dev.base);
   await stop(dev);
   const d = compare("wrangler dev after lean", finals.lean, seen, ["lean serve", "wrangler dev"]);
