@@ -138,10 +138,19 @@ async function startEdge(name, persistTo, dist, build, withFloor = false) {
   // The floor Worker lives in the same workerd: stopped with it.
   await waitFor(`http://127.0.0.1:${floorPort}/`, 404, child, logFile);
   log(`bench: floors up on port ${floorPort}, same workerd`);
-  return [
-    edge,
-    { name: "floor", kind: "floor", base: `http://127.0.0.1:${floorPort}`, child: null, group: child.pid },
-  ];
+  const floor = (name, io) => ({
+    name,
+    kind: "floor",
+    io,
+    base: `http://127.0.0.1:${floorPort}`,
+    child: null,
+    group: child.pid,
+  });
+  // "floor": the I/O docs/reference.md §13 asks of every request (the statements in a D1 session,
+  // the remembered bookmark read from the Cache API, a write's new one stored): the target.
+  // "sess" and "stmts": without the Cache API, and without the session too, to show what each
+  // costs on this runtime.
+  return [edge, floor("floor", "session,remember"), floor("sess", "session"), floor("stmts", "")];
 }
 
 /** Glance 25 from Debian, trusting the same identity headers; its own config, fresh SQLite. */
@@ -278,13 +287,16 @@ function operations(server, imageId, scale) {
   const members = `/v2/images/${imageId}/members`;
   if (server.kind === "floor") {
     // The same D1 I/O as each member operation, nothing else (bench/floors/floor.js).
-    const read = `/d1/read?image=${imageId}`;
+    const session =
+      (server.io.includes("session") ? "&session=first-unconstrained" : "") +
+      (server.io.includes("remember") ? `&remember=${MEMBER}` : "");
+    const read = `/d1/read?image=${imageId}${session}`;
     return [
       { op: "list", target: read, what: "floor: one primary-key read" },
       { op: "show", target: read, what: "floor: one primary-key read" },
       {
         op: "put",
-        target: `/d1/write?image=${imageId}&member=${MEMBER}`,
+        target: `/d1/write?image=${imageId}&member=${MEMBER}${session}`,
         method: "PUT",
         what: "floor: one batch, primary-key read + the member row's status write",
       },
@@ -457,7 +469,7 @@ async function runRequests(plans, glance, edgeName) {
   if (opt.scale) columns.push(["p50 vs small", (r) => times(r.p50_vs_small)]);
   columns.push(["non-2xx", (r) => String(r.non2xx + r.socket_errors)]);
   const opOrder = [...new Set(results.map((r) => r.op))];
-  const serverRank = { edge: 0, small: 0, scale: 1, floor: 1, glance: 2 };
+  const serverRank = { edge: 0, small: 0, scale: 1, floor: 1, sess: 2, stmts: 3, glance: 4 };
   const rank = (s) => opOrder.indexOf(s.op) * 10 + (serverRank[s.server] ?? 3);
   summary.sort((a, b) => rank(a) - rank(b));
   return { summary, results, text: table(summary, columns) };
@@ -506,14 +518,17 @@ async function main() {
       else GLANCE = false;
     }
     const edge = servers.find((s) => s.kind === "edge");
-    const floor = servers.find((s) => s.kind === "floor") ?? null;
+    const floor = servers.find((s) => s.name === "floor") ?? null;
     const edgeName = opt.scale ? "small" : "edge";
 
     const plans = [];
     for (const server of servers.filter((s) => s.kind !== "floor")) {
       const imageId = await seedMembers(server);
       plans.push({ server, ops: operations(server, imageId, opt.scale) });
-      if (server === edge && floor) plans.push({ server: floor, ops: operations(floor, imageId, false) });
+      if (server === edge) {
+        for (const f of servers.filter((s) => s.kind === "floor"))
+          plans.push({ server: f, ops: operations(f, imageId, false) });
+      }
       log(`bench: ${server.name}: image ${imageId} with 10 members`);
     }
     if (opt.scale) {

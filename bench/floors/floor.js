@@ -11,6 +11,16 @@
 //        body {"status": S}                the member row's status write (the same UPDATE of the
 //                                          same row, firing the same audit trigger): the floor of
 //                                          the member PUT
+//   …&session=CONSTRAINT                   the same statements in a D1 session (`withSession`),
+//                                          answering its bookmark in x-d1-bookmark, as every
+//                                          request of the app does (docs/reference.md §13). The
+//                                          local D1 commits (and fsyncs) to hand out a bookmark,
+//                                          so this is the member operations' floor; without it,
+//                                          what the same statements cost outside a session.
+//   …&remember=KEY                          and the Cache API I/O of read-your-writes (§13): the
+//                                          remembered bookmark read before the statements, and
+//                                          after a write the new one stored (the app's one match
+//                                          per request, one put per write of one project).
 //   PUT  /r2/KEY (Content-Length)          request.body → R2 put, as is
 //   PUT  /r2/KEY (chunked)                 R2 needs a known length: the body in blocks of PART
 //                                          bytes (BYOB, as the app reads it) → multipart upload,
@@ -47,29 +57,54 @@ async function putChunked(bucket, key, body, part) {
   else await upload.complete(await Promise.all(parts));
 }
 
+/** The answer, with the session's bookmark when the statements ran in one. */
+function answer(db, value, status) {
+  const response = json(value, status);
+  const bookmark = db.getBookmark?.();
+  if (bookmark) response.headers.set("x-d1-bookmark", bookmark);
+  return response;
+}
+
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
     const path = url.pathname;
+    const session = url.searchParams.get("session");
+    const remember = url.searchParams.get("remember");
+    const key = `https://d1-bookmarks.glance-edge.invalid/floor-${remember}`;
+    let start = session;
+    if (remember !== null) {
+      const hit = await caches.default.match(key);
+      if (hit) start = (await hit.text()) || session;
+    }
+    const db = start === null ? env.DB : env.DB.withSession(start);
     if (path === "/d1/read") {
-      const row = await env.DB.prepare("SELECT id, owner, visibility, status FROM images WHERE id = ?1")
+      const row = await db
+        .prepare("SELECT id, owner, visibility, status FROM images WHERE id = ?1")
         .bind(url.searchParams.get("image"))
         .first();
-      return row ? json(row) : json({ error: "no such image" }, 404);
+      return row ? answer(db, row) : answer(db, { error: "no such image" }, 404);
     }
     if (path === "/d1/write") {
       const image = url.searchParams.get("image");
       const member = url.searchParams.get("member");
       const { status } = await request.json();
-      const [read, write] = await env.DB.batch([
-        env.DB.prepare("SELECT id, owner, visibility, status FROM images WHERE id = ?1").bind(image),
-        env.DB.prepare(
-          `UPDATE image_members SET status = ?3, updated_at = ?4 WHERE image_id = ?1 AND member_id = ?2
+      const [read, write] = await db.batch([
+        db.prepare("SELECT id, owner, visibility, status FROM images WHERE id = ?1").bind(image),
+        db
+          .prepare(
+            `UPDATE image_members SET status = ?3, updated_at = ?4 WHERE image_id = ?1 AND member_id = ?2
            RETURNING image_id, member_id, status, created_at, updated_at`,
-        ).bind(image, member, status, `${new Date().toISOString().slice(0, 19)}Z`),
+          )
+          .bind(image, member, status, `${new Date().toISOString().slice(0, 19)}Z`),
       ]);
       const row = write.results[0];
-      return read.results[0] && row ? json(row) : json({ error: "no such member" }, 404);
+      const bookmark = db.getBookmark?.();
+      if (remember !== null && bookmark) {
+        const headers = { "Cache-Control": "max-age=300" };
+        await caches.default.put(key, new Response(bookmark, { headers }));
+      }
+      return read.results[0] && row ? answer(db, row) : answer(db, { error: "no such member" }, 404);
     }
     if (path.startsWith("/r2/")) {
       const key = decodeURIComponent(path.slice(4));

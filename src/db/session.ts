@@ -77,14 +77,21 @@ export class ExpiringLru<V> {
 
 const isolate = new ExpiringLru<string>(10_000, REMEMBER_SECONDS * 1000);
 
+/** Projects' cache keys, worked out once per isolate (hashing was 4 % of a member request's time). */
+const keys = new ExpiringLru<string>(10_000, 3_600_000);
+
 /**
  * The location's Cache API entry for a project. The key is a hash, so project ids are not
  * stored in the cache's keys; the host is reserved (.invalid) and never fetched.
  */
 export async function cacheKeyFor(project: string): Promise<string> {
+  const known = keys.get(project);
+  if (known !== undefined) return known;
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(project));
-  const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-  return `https://d1-bookmarks.glance-edge.invalid/${hex}`;
+  const hex = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  const key = `https://d1-bookmarks.glance-edge.invalid/${hex}`;
+  keys.set(project, key);
+  return key;
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../env";
 import { ApiError } from "./errors";
@@ -10,6 +11,12 @@ async function readLimited(request: Request, limit: number): Promise<Uint8Array>
   const declared = request.headers.get("Content-Length");
   if (declared !== null && Number(declared) > limit) throw tooLarge();
   if (request.body === null) return new Uint8Array();
+  if (declared !== null) {
+    // The connection delimits the body by its declared length: read it whole, natively.
+    const whole = new Uint8Array(await request.arrayBuffer());
+    if (whole.byteLength > limit) throw tooLarge();
+    return whole;
+  }
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -34,20 +41,30 @@ async function readLimited(request: Request, limit: number): Promise<Uint8Array>
 
 const tooLarge = () => new ApiError(413, "Request body too large.");
 const LONE_SURROGATE = /\p{Cs}/u;
+/** @hono/zod-validator's (hono/validator's) test for a JSON body. */
+const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
-/**
- * The request again with `text` as its body, declared as JSON: what the route's zod validator
- * (`validate("json", …)`) then reads through c.req.json(). HonoRequest keeps a body it has read
- * (bodyCache) across a change of `raw`, so this is only for a body nobody read through c.req:
- * jsonBody reads the raw stream, and a reader before it would have left `raw` used, which fails.
- */
-export function withJsonBody(request: Request, text: string): Request {
+/** The request again with `text` as its body, declared as JSON. */
+function withJsonBody(request: Request, text: string): Request {
   const headers = new Headers(request.headers);
   headers.set("Content-Type", "application/json");
   // The client's length counted the bytes it sent, not this text.
   headers.delete("Content-Length");
   return new Request(request.url, { method: request.method, headers, body: text });
+}
+
+/**
+ * Makes `text` the body the route's validator reads: c.req.json() parses HonoRequest's cached
+ * text, and the validator only reads a body declared as JSON (its own test of the media type),
+ * so a body of another type is re-declared, in a new Request (request headers are immutable).
+ */
+export function presentJson(c: Context<AppEnv>, text: string): void {
+  // bodyCache holds promises, whatever its type says: the accessors chain on them.
+  (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve(text);
+  if (!JSON_MEDIA_TYPE.test(c.req.header("Content-Type")?.split(";")[0]?.trim() ?? "")) {
+    c.req.raw = withJsonBody(c.req.raw, text);
+  }
 }
 
 /**
@@ -82,6 +99,6 @@ export const jsonBody = (limit: number) =>
     } catch {
       throw new ApiError(400, "Malformed JSON in request body.");
     }
-    c.req.raw = withJsonBody(c.req.raw, text);
+    presentJson(c, text);
     await next();
   });

@@ -3,7 +3,7 @@ import { createMiddleware } from "hono/factory";
 import { actorOf } from "../audit/actor";
 import { imageProject, requireImageCaller } from "../auth/strategy";
 import type { AppEnv } from "../env";
-import { IMAGE_BODY_LIMIT, jsonBody, withJsonBody } from "../http/body";
+import { IMAGE_BODY_LIMIT, jsonBody, presentJson } from "../http/body";
 import { ApiError } from "../http/errors";
 import { pageLinks } from "../http/paging";
 import { allowOnly } from "../http/routing";
@@ -103,10 +103,9 @@ images.get("/:image_id", validate("param", imageParam), async (c) => {
 /** Glance's older v2.0 changes, rewritten into the v2.1 form so that one validator serves both. */
 const fromV20 = createMiddleware<AppEnv>(async (c, next) => {
   if (c.get("patchFormat") === "v2.0") {
-    // Read from `raw`, not through c.req, so that the validator reads the rewritten body.
-    const parsed = patchBodyV20.safeParse(await c.req.raw.json());
+    const parsed = patchBodyV20.safeParse(await c.req.json());
     if (!parsed.success) throw new ApiError(400, parsed.error.issues[0]?.message ?? "Invalid change.");
-    c.req.raw = withJsonBody(c.req.raw, JSON.stringify(parsed.data));
+    presentJson(c, JSON.stringify(parsed.data));
   }
   await next();
 });

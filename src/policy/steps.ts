@@ -1,3 +1,4 @@
+import { Params } from "../db/sql";
 import type { ApiError } from "../http/errors";
 import type { Credentials, Target } from "./check";
 import { imageTarget, type TargetImage } from "./image-target";
@@ -62,15 +63,58 @@ export function firstRefusal<A>(
   return null;
 }
 
-/** The same steps as one SQL predicate over image `i`, for the write's WHERE. */
+/** A guard's SQL with its values as markers (`\uE001n\uE001`), and the values. */
+interface GuardTemplate {
+  sql: string;
+  values: unknown[];
+}
+
+/**
+ * Templates by policy, then by the steps' rules and the credentials: the same caller's writes
+ * reduce the same rules (a guard depends on nothing else).
+ */
+const templates = new WeakMap<Policy, Map<string, GuardTemplate>>();
+const TEMPLATES_PER_POLICY = 5_000;
+const MARKER = /\uE001(\d+)\uE001/g;
+
+function template<A>(p: Policy, creds: Credentials, steps: readonly Step<A>[]): GuardTemplate {
+  const applied = steps.filter(applies(p));
+  const byKey = templates.get(p) ?? new Map<string, GuardTemplate>();
+  templates.set(p, byKey);
+  const key = `${applied.map((s) => s.rule).join("\u0000")}\u0001${JSON.stringify(creds)}`;
+  const known = byKey.get(key);
+  if (known) return known;
+  // Equal values share a marker, as the statement's Params share a placeholder: equal checks
+  // then read alike and are written once.
+  const params = new Params();
+  const param = (v: unknown) => `\uE001${Number(params.param(v).slice(1)) - 1}\uE001`;
+  const parts = applied.map((s) =>
+    sqlText(reduce(checkFor(p, s.rule, creds), { creds, rules: p.rules, param })),
+  );
+  const made = { sql: [...new Set(parts)].join(" AND ") || "1", values: params.values };
+  if (byKey.size >= TEMPLATES_PER_POLICY) byKey.clear();
+  byKey.set(key, made);
+  return made;
+}
+
+/**
+ * The same steps as one SQL predicate over image `i`, for the write's WHERE. Reducing the policy
+ * is pure in (policy, steps, credentials), so it is done once per caller and isolate and only
+ * the placeholders are numbered per statement.
+ */
 export function guardSql<A>(
   p: Policy,
   creds: Credentials,
   steps: readonly Step<A>[],
   param: (v: unknown) => string,
 ): string {
-  const parts = steps
-    .filter(applies(p))
-    .map((s) => sqlText(reduce(checkFor(p, s.rule, creds), { creds, rules: p.rules, param })));
-  return [...new Set(parts)].join(" AND ") || "1";
+  const { sql, values } = template(p, creds, steps);
+  const bound = new Map<string, string>();
+  return sql.replace(MARKER, (_, n: string) => {
+    const known = bound.get(n);
+    if (known !== undefined) return known;
+    const placeholder = param(values[Number(n)]);
+    bound.set(n, placeholder);
+    return placeholder;
+  });
 }

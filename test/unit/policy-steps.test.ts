@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { Params } from "../../src/db/sql";
 import { ApiError } from "../../src/http/errors";
 import { firstRefusal, guardSql, refusal, type Step } from "../../src/policy/steps";
 import { creds, image, OWNER, outcome, policy, STRANGER } from "./rule-fixtures";
@@ -78,6 +79,34 @@ describe("guardSql", () => {
     expect(s).toContain(`<${OWNER}>`);
     expect(l.split(" AND ")).toHaveLength(2);
     expect(l.startsWith(s)).toBe(true);
+  });
+
+  it("reduced once per caller, numbered per statement: the same guard with each statement's placeholders", () => {
+    const rules = { owner: "project_id:%(owner)s", either: "project_id:%(owner)s or 'public':%(visibility)s" };
+    const p = policy("secure-rbac", rules);
+    const steps: Step<null>[] = [
+      { rule: "owner", fail: fail("owner") },
+      { rule: "either", fail: fail("either") },
+    ];
+    const owner = creds(p, OWNER, "member");
+    // A statement whose own values took ?1 and ?2, then one with none: the same caller's guard
+    // names its values after those of each statement, and binds each once.
+    const first = new Params("image", "member");
+    const a = guardSql(p, owner, steps, first.param);
+    const second = new Params();
+    const b = guardSql(p, owner, [...steps], second.param);
+    expect(first.values.slice(2)).toEqual(second.values);
+    expect(new Set(second.values).size).toBe(second.values.length);
+    expect(second.values).toContain(OWNER);
+    expect(a.replace(/\?(\d+)/g, (_, n: string) => `?${Number(n) - 2}`)).toBe(b);
+    // Another caller's guard is its own, not the first caller's.
+    const stranger = new Params();
+    guardSql(p, creds(p, STRANGER, "member"), steps, stranger.param);
+    expect(stranger.values).toContain(STRANGER);
+    expect(stranger.values).not.toContain(OWNER);
+    // And what it renders is what the rules say, for each.
+    expect(guardSql(p, owner, steps, param)).toBe(guardSql(p, { ...owner }, steps, param));
+    expect(guardSql(p, owner, steps, param)).toContain(`<${OWNER}>`);
   });
 
   it("a rule decided by the credentials alone is a constant", () => {
