@@ -260,6 +260,24 @@ export async function removeTag(db: Db, project: string, id: string | null, tag:
  * One page of the image list (docs/reference.md §8.3) as one batch: whether the marker is an image the
  * caller may see (`visible`), and the page after it, of images that pass `listed` (Glance
  * filters its database's page through get_image).
+ *
+ * A non-admin's page is the union of disjoint arms, one per reason the caller sees an image,
+ * each read on its own index in the page's order and cut at the page's LIMIT, then merged and
+ * cut again: others' public images (images_by_visibility), the caller's own (images_by_owner),
+ * others' community ones when asked for (images_by_visibility), and others' shared or private
+ * ones it is a member of (from its memberships, image_members_by_member). Every filter and the
+ * marker's keyset condition apply inside each arm, so each arm's LIMIT rows are its first rows
+ * of the page. One walk of images_by_created filtered by visibility read every image of others
+ * newer than the caller's page instead.
+ *
+ * Bounded by the page for created_at (the default order, either direction): each index ends in
+ * (created_at, id). The member arm reads all the caller's memberships whatever the order (the
+ * images' order is not in image_members). For another sort key each arm still reads only its
+ * own kind of image, but all of them after the marker, and sorts them — the public arm every
+ * public image of others, the community arm every community one: no index starts with
+ * (visibility, key) or (owner, key), and one per pair of key and arm is more indexes than the
+ * sort is worth. A filter narrows what an arm returns, not where it reads: the arm walks its
+ * index until LIMIT rows pass (a name no public image has reads every public image).
  */
 export async function listImages(
   db: Db,
@@ -271,28 +289,20 @@ export async function listImages(
     binds.push(v);
     return `?${binds.length}`;
   };
+  // A non-admin's arms each walk their own index (below): "+" keeps SQLite from walking the
+  // index of a filtered column instead (images_by_protected for protected=false, say), which
+  // would read others' images the caller does not see. An admin's one walk takes any index.
+  const column = (name: string) => `${plan.admin ? "" : "+"}i.${name}`;
+  // What every arm (or an admin's one walk) filters by.
   const where: string[] = [];
-  const allVis = plan.visibility === "community" || plan.visibility === "all";
-  if (plan.admin) {
-    // Admins see everything but others' community images, unless they ask for community or all.
-    if (!allVis) where.push("(i.visibility <> 'community' OR i.owner = ?1)");
-  } else {
-    const status = plan.memberStatus === "all" ? "" : ` AND m.status = ${bind(plan.memberStatus)}`;
-    // The membership branch starts from the caller's memberships (image_members_by_member), not
-    // from every shared image; "+" keeps SQLite from choosing the visibility index for it.
-    where.push(`(i.visibility = 'public' OR i.owner = ?1
-      ${allVis ? "OR i.visibility = 'community'" : ""}
-      OR (+i.visibility IN ('shared', 'private') AND i.id IN (
-        SELECT m.image_id FROM live_members m WHERE m.member_id = ?1${status})))`);
-  }
   const listed = rules.listed(bind);
   if (listed !== "1") where.push(listed);
   if (plan.visibility !== null && plan.visibility !== "all")
-    where.push(`i.visibility = ${bind(plan.visibility)}`);
+    where.push(`${column("visibility")} = ${bind(plan.visibility)}`);
   // Column names come from FILTER_COLUMNS, never from the request.
-  for (const [column, value] of plan.equal) where.push(`i.${column} = ${bind(value)}`);
-  if (plan.sizeMin !== null) where.push(`i.size >= ${bind(plan.sizeMin)}`);
-  if (plan.sizeMax !== null) where.push(`i.size <= ${bind(plan.sizeMax)}`);
+  for (const [name, value] of plan.equal) where.push(`${column(name)} = ${bind(value)}`);
+  if (plan.sizeMin !== null) where.push(`${column("size")} >= ${bind(plan.sizeMin)}`);
+  if (plan.sizeMax !== null) where.push(`${column("size")} <= ${bind(plan.sizeMax)}`);
   for (const [key, value] of plan.properties) {
     where.push(
       `EXISTS (SELECT 1 FROM json_each(i.properties) p WHERE p.key = ${bind(key)} AND p.value = ${bind(value)})`,
@@ -300,13 +310,15 @@ export async function listImages(
   }
   for (const tag of plan.tags)
     where.push(`EXISTS (SELECT 1 FROM json_each(i.tags) t WHERE t.value = ${bind(tag)})`);
+  // No index starts with os_hidden; left bare, it makes a sort by os_hidden a sort by the rest.
   where.push(`i.os_hidden = ${bind(flag(plan.osHidden))}`);
-  if (plan.protected !== null) where.push(`i.protected = ${bind(flag(plan.protected))}`);
+  if (plan.protected !== null) where.push(`${column("protected")} = ${bind(flag(plan.protected))}`);
 
-  let from = "images i";
+  let marked = "";
   if (plan.marker !== null) {
     // Keyset pagination: rows strictly after the marker in the sort order, NULLs first when ascending.
-    from = `images i, (SELECT * FROM images WHERE id = ${bind(plan.marker)}) mk`;
+    // First in every join (CROSS JOIN keeps the order): one lookup, not one per membership.
+    marked = `(SELECT * FROM images WHERE id = ${bind(plan.marker)}) mk CROSS JOIN `;
     const after = plan.sort.map((s, n) => {
       const equal = plan.sort.slice(0, n).map((p) => `i.${p.key} IS mk.${p.key}`);
       const beyond =
@@ -317,18 +329,59 @@ export async function listImages(
     });
     where.push(`(${after.join(" OR ")})`);
     // Redundant for the result, but lets SQLite start the index walk at the marker rather than
-    // at the top (only for keys without NULLs, where the range is exact).
+    // at the top (only for keys without NULLs, where the range is exact). A non-admin's arms
+    // walk indexes that end in (created_at, id): only created_at starts them at the marker.
     const lead = plan.sort[0];
     if (lead && NOT_NULL_KEYS.has(lead.key)) {
-      where.push(`i.${lead.key} ${lead.dir === "asc" ? ">=" : "<="} mk.${lead.key}`);
+      const key = lead.key === "created_at" ? "i.created_at" : column(lead.key);
+      where.push(`${key} ${lead.dir === "asc" ? ">=" : "<="} mk.${lead.key}`);
     }
   }
-  const order = plan.sort.map((s) => `i.${s.key} ${s.dir === "asc" ? "ASC" : "DESC"}`).join(", ");
-  const page = db
-    .prepare(
-      `SELECT ${IMAGE_COLUMNS} FROM ${from} WHERE ${where.join(" AND ")} ORDER BY ${order} LIMIT ${bind(plan.limit)}`,
-    )
-    .bind(...binds);
+  const by = (prefix: string) =>
+    plan.sort.map((s) => `${prefix}${s.key} ${s.dir === "asc" ? "ASC" : "DESC"}`).join(", ");
+  const limit = bind(plan.limit);
+  const arm = (from: string, scope: string[]) =>
+    `SELECT ${IMAGE_COLUMNS} FROM ${marked}${from} WHERE ${[...scope, ...where].join(" AND ")}
+     ORDER BY ${by("i.")} LIMIT ${limit}`;
+
+  const allVis = plan.visibility === "community" || plan.visibility === "all";
+  let sql: string;
+  if (plan.admin) {
+    // Admins see everything but others' community images, unless they ask for community or all.
+    sql = arm("images i", allVis ? [] : ["(i.visibility <> 'community' OR i.owner = ?1)"]);
+  } else {
+    // Only the arms the visibility and owner filters leave anything in: an arm whose rows they
+    // all refuse would still read them all on its index.
+    const wants = (...v: string[]) =>
+      plan.visibility === null || plan.visibility === "all" || v.includes(plan.visibility);
+    const owner = plan.equal.find(([name]) => name === "owner")?.[1];
+    const mine = owner === undefined || owner === plan.project;
+    const others = owner !== plan.project;
+    const arms: string[] = [];
+    if (others && wants("public"))
+      arms.push(arm("images i", ["i.visibility = 'public'", "i.owner IS NOT ?1"]));
+    if (mine) arms.push(arm("images i", ["i.owner = ?1"]));
+    if (others && allVis) arms.push(arm("images i", ["i.visibility = 'community'", "i.owner IS NOT ?1"]));
+    if (others && wants("shared", "private")) {
+      const status = plan.memberStatus === "all" ? [] : [`m.status = ${bind(plan.memberStatus)}`];
+      // CROSS JOIN: SQLite keeps this join order, from the caller's memberships to their images.
+      // "+": the visibility index would read every shared image.
+      arms.push(
+        arm("live_members m CROSS JOIN images i ON i.id = m.image_id", [
+          "m.member_id = ?1",
+          ...status,
+          "+i.visibility IN ('shared', 'private')",
+          "i.owner IS NOT ?1",
+        ]),
+      );
+    }
+    sql =
+      arms.length === 1
+        ? (arms[0] as string)
+        : `SELECT * FROM (${arms.map((a) => `SELECT * FROM (${a})`).join(" UNION ALL ")})
+           ORDER BY ${by("")} LIMIT ${limit}`;
+  }
+  const page = db.prepare(sql).bind(...binds);
   if (plan.marker === null) {
     const { results } = await page.all<ImageRow>();
     return { markerFound: true, rows: results };
