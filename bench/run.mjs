@@ -292,7 +292,11 @@ function operations(server, imageId, scale) {
       (server.io.includes("remember") ? `&remember=${MEMBER}` : "");
     const read = `/d1/read?image=${imageId}${session}`;
     return [
-      { op: "list", target: read, what: "floor: one primary-key read" },
+      {
+        op: "list",
+        target: `/d1/list?image=${imageId}${session}`,
+        what: "floor: one statement, the image row joined to its 10 member rows",
+      },
       { op: "show", target: read, what: "floor: one primary-key read" },
       {
         op: "put",

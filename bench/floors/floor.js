@@ -6,7 +6,10 @@
 // of the time that is the app's own.
 //
 //   GET  /d1/read?image=ID                 one primary-key read (`first()`), the row as JSON:
-//                                          the floor of member list and show (one round trip)
+//                                          the floor of member show (one round trip)
+//   GET  /d1/list?image=ID                 one statement reading the image row joined to its
+//                                          member rows (`all()`), the rows as JSON: the floor
+//                                          of the member list (the same rows it reads)
 //   PUT  /d1/write?image=ID&member=M       one batch of two statements, the primary-key read and
 //        body {"status": S}                the member row's status write (the same UPDATE of the
 //                                          same row, firing the same audit trigger): the floor of
@@ -84,6 +87,17 @@ export default {
         .bind(url.searchParams.get("image"))
         .first();
       return row ? answer(db, row) : answer(db, { error: "no such image" }, 404);
+    }
+    if (path === "/d1/list") {
+      const { results } = await db
+        .prepare(
+          `SELECT i.id, i.owner, i.visibility, i.status, m.member_id, m.status AS member_status,
+             m.created_at, m.updated_at, m.expires_at
+           FROM images i LEFT JOIN image_members m ON m.image_id = i.id WHERE i.id = ?1`,
+        )
+        .bind(url.searchParams.get("image"))
+        .all();
+      return results.length > 0 ? answer(db, results) : answer(db, { error: "no such image" }, 404);
     }
     if (path === "/d1/write") {
       const image = url.searchParams.get("image");

@@ -80,6 +80,13 @@ const isolate = new ExpiringLru<string>(10_000, REMEMBER_SECONDS * 1000);
 /** Projects' cache keys, worked out once per isolate (hashing was 4 % of a member request's time). */
 const keys = new ExpiringLru<string>(10_000, 3_600_000);
 
+let cache: Cache | undefined;
+/** The location's cache, looked up once per isolate. */
+const bookmarks = (): Cache => {
+  cache ??= caches.default;
+  return cache;
+};
+
 /**
  * The location's Cache API entry for a project. The key is a hash, so project ids are not
  * stored in the cache's keys; the host is reserved (.invalid) and never fetched.
@@ -102,7 +109,7 @@ export async function cacheKeyFor(project: string): Promise<string> {
 export async function recall(project: string, requestId?: string): Promise<string | null> {
   const own = isolate.get(project) ?? null;
   try {
-    const hit = await caches.default.match(await cacheKeyFor(project));
+    const hit = await bookmarks().match(keys.get(project) ?? (await cacheKeyFor(project)));
     return newest(own, hit ? await hit.text() : null);
   } catch (err) {
     log.warn("could not read a remembered D1 bookmark", { request_id: requestId, detail: detailOf(err) });
@@ -123,7 +130,7 @@ export async function remember(
     isolate.set(project, bookmark);
     puts.push(
       cacheKeyFor(project).then((key) =>
-        caches.default.put(
+        bookmarks().put(
           key,
           new Response(bookmark, { headers: { "Cache-Control": `max-age=${REMEMBER_SECONDS}` } }),
         ),

@@ -82,7 +82,10 @@ describe("guardSql", () => {
   });
 
   it("reduced once per caller, numbered per statement: the same guard with each statement's placeholders", () => {
-    const rules = { owner: "project_id:%(owner)s", either: "project_id:%(owner)s or 'public':%(visibility)s" };
+    const rules = {
+      owner: "project_id:%(owner)s",
+      either: "project_id:%(owner)s or 'public':%(visibility)s",
+    };
     const p = policy("secure-rbac", rules);
     const steps: Step<null>[] = [
       { rule: "owner", fail: fail("owner") },
