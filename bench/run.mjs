@@ -295,7 +295,7 @@ function operations(server, imageId, scale) {
       {
         op: "list",
         target: `/d1/list?image=${imageId}${session}`,
-        what: "floor: one statement, the image row joined to its 10 member rows",
+        what: "floor: one statement, the image row and its 10 member rows",
       },
       { op: "show", target: read, what: "floor: one primary-key read" },
       {

@@ -7,9 +7,9 @@
 //
 //   GET  /d1/read?image=ID                 one primary-key read (`first()`), the row as JSON:
 //                                          the floor of member show (one round trip)
-//   GET  /d1/list?image=ID                 one statement reading the image row joined to its
-//                                          member rows (`all()`), the rows as JSON: the floor
-//                                          of the member list (the same rows it reads)
+//   GET  /d1/list?image=ID                 one statement reading the image row and its member
+//                                          rows, those as one JSON array column (`first()`), as
+//                                          the app reads them: the floor of the member list
 //   PUT  /d1/write?image=ID&member=M       one batch of two statements, the primary-key read and
 //        body {"status": S}                the member row's status write (the same UPDATE of the
 //                                          same row, firing the same audit trigger): the floor of
@@ -89,15 +89,19 @@ export default {
       return row ? answer(db, row) : answer(db, { error: "no such image" }, 404);
     }
     if (path === "/d1/list") {
-      const { results } = await db
+      const row = await db
         .prepare(
-          `SELECT i.id, i.owner, i.visibility, i.status, m.member_id, m.status AS member_status,
-             m.created_at, m.updated_at, m.expires_at
-           FROM images i LEFT JOIN image_members m ON m.image_id = i.id WHERE i.id = ?1`,
+          `SELECT i.id, i.owner, i.visibility, i.status,
+             (SELECT json_group_array(json_array(m.member_id, m.status, m.created_at, m.updated_at,
+                 m.expires_at) ORDER BY m.created_at, m.member_id)
+              FROM image_members m WHERE m.image_id = i.id) AS members
+           FROM images i WHERE i.id = ?1`,
         )
         .bind(url.searchParams.get("image"))
-        .all();
-      return results.length > 0 ? answer(db, results) : answer(db, { error: "no such image" }, 404);
+        .first();
+      return row
+        ? answer(db, { ...row, members: JSON.parse(row.members) })
+        : answer(db, { error: "no such image" }, 404);
     }
     if (path === "/d1/write") {
       const image = url.searchParams.get("image");
