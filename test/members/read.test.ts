@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { addMember, admin, as, createImage, expectError, project } from "../helpers";
 
@@ -32,6 +33,29 @@ describe("GET /v2/images/{image_id}/members (docs/reference.md §5.2)", () => {
         expect(m.image_id).toBe(id);
       }
     }
+  });
+
+  it("created_at orders before member_id, and an expired row is left out (one JSON row from D1)", async () => {
+    const owner = project("owner");
+    const id = await createImage(owner);
+    for (const m of ["alpha", "bravo", "charlie", "delta"]) await addMember(owner, id, m);
+    // Times set apart against the ids' order; delta expired a year ago.
+    const at = (member: string, t: string, expires: string | null = null) =>
+      env.DB.prepare(
+        "UPDATE image_members SET created_at = ?3, expires_at = ?4 WHERE image_id = ?1 AND member_id = ?2",
+      ).bind(id, member, t, expires);
+    await env.DB.batch([
+      at("alpha", "2030-01-03T00:00:00Z"),
+      at("bravo", "2030-01-01T00:00:00Z"),
+      at("charlie", "2030-01-02T00:00:00Z"),
+      at("delta", "2020-01-01T00:00:00Z", "2025-01-01T00:00:00Z"),
+    ]);
+    const body = (await (await as(owner).get(`/v2/images/${id}/members`)).json()) as MemberList;
+    expect(body.members.map((m) => [m.member_id, m.created_at])).toEqual([
+      ["bravo", "2030-01-01T00:00:00Z"],
+      ["charlie", "2030-01-02T00:00:00Z"],
+      ["alpha", "2030-01-03T00:00:00Z"],
+    ]);
   });
 
   it("a member sees only its own row, whatever its status", async () => {
