@@ -422,11 +422,14 @@ async function runRequests(plans, glance, edgeName) {
 
   const results = [];
   // Operation-major: each operation runs on every server back to back, so the servers being
-  // compared (glance-edge, its floor, Glance) see the same moment of the machine's load.
+  // compared (glance-edge, its floor, Glance) see the same moment of the machine's load. Every
+  // other run takes the servers in reverse order, so that none always runs first, or always just
+  // after Glance or after a run that wrote.
   const opNames = [...new Set(plans.flatMap((p) => p.ops.map((o) => o.op)))];
   for (let run = 1; run <= RUNS; run++) {
+    const inTurn = run % 2 === 1 ? plans : [...plans].reverse();
     for (const name of opNames) {
-      for (const { server, ops } of plans) {
+      for (const { server, ops } of inTurn) {
         const op = ops.find((o) => o.op === name);
         if (!op) continue;
         const loadBefore = load();
